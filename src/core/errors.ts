@@ -1,0 +1,144 @@
+/**
+ * Every error sp-connect reports has a stable code from this table. The code decides the HTTP status the
+ * service answers with, the CLI's exit code, and a fixed, user-safe message. Messages never contain
+ * request data, tokens or secrets: details for operators go into `detail` (logged, never shown) and
+ * stay free of secrets as well.
+ */
+
+export const ERROR_CODES = {
+  // Input and API use
+  invalid_request: { status: 400, message: 'The request is malformed or has invalid parameters.' },
+  unauthenticated: { status: 401, message: 'A valid API key is required.' },
+  forbidden: { status: 403, message: 'This API key may not do that.' },
+  not_found: { status: 404, message: 'Not found.' },
+  connection_not_found: { status: 404, message: 'No connection has that id.' },
+
+  // Authorization workflow (callback, login)
+  state_missing: {
+    status: 400,
+    message: 'The authorization response has no state. Start the connection again.',
+  },
+  state_invalid: {
+    status: 400,
+    message: 'This authorization link is not valid. Start the connection again from the beginning.',
+  },
+  state_expired: { status: 400, message: 'This authorization link has expired. Start the connection again.' },
+  state_used: {
+    status: 400,
+    message: 'This authorization link was already used. Start the connection again.',
+  },
+  state_browser_mismatch: {
+    status: 400,
+    message: 'This authorization was started in a different browser. Start it again in this browser.',
+  },
+  authorization_cancelled: {
+    status: 400,
+    message: 'The authorization was cancelled on Amazon, so no account was connected.',
+  },
+  callback_invalid: {
+    status: 400,
+    message: 'The response from Amazon is incomplete or malformed. Start the connection again.',
+  },
+  amazon_callback_invalid: {
+    status: 400,
+    message: 'The request from Amazon is incomplete or does not come from an Amazon address.',
+  },
+  code_rejected: {
+    status: 400,
+    message:
+      'Amazon did not accept the authorization code (it may have expired). Start the connection again.',
+  },
+  connection_tenant_conflict: {
+    status: 409,
+    message: 'This Amazon account is already connected to another user of this application.',
+  },
+  connection_disconnected: { status: 409, message: 'This connection was disconnected; authorize it again.' },
+  connection_needs_reauthorization: {
+    status: 409,
+    message: 'The seller must authorize this application again before tokens can be issued.',
+  },
+
+  // LWA (token endpoint)
+  lwa_invalid_grant: {
+    status: 409,
+    message: 'Amazon rejected the grant (revoked, expired or already used).',
+  },
+  lwa_invalid_client: {
+    status: 502,
+    message: "Amazon rejected the application's LWA credentials (client id or secret).",
+  },
+  lwa_unauthorized_client: { status: 502, message: 'Amazon says this application may not use that grant.' },
+  lwa_invalid_request: { status: 502, message: 'Amazon rejected the token request as malformed.' },
+  lwa_invalid_scope: { status: 400, message: 'Amazon rejected the requested scope.' },
+  lwa_access_denied: { status: 502, message: 'Amazon denied the token request.' },
+  lwa_unsupported_grant_type: { status: 502, message: 'Amazon does not support that grant type.' },
+  lwa_server_error: { status: 503, message: 'Amazon’s token service failed. Try again shortly.' },
+  lwa_temporarily_unavailable: {
+    status: 503,
+    message: 'Amazon’s token service is unavailable. Try again shortly.',
+  },
+  lwa_throttled: {
+    status: 503,
+    message: 'Amazon’s token service is throttling requests. Try again shortly.',
+  },
+  lwa_unreachable: {
+    status: 503,
+    message: 'Amazon’s token service could not be reached. Try again shortly.',
+  },
+  lwa_unexpected_response: {
+    status: 502,
+    message: 'Amazon’s token service answered with something unexpected.',
+  },
+  lwa_error: { status: 502, message: 'Amazon’s token service returned an error.' },
+
+  // SP-API
+  spapi_unreachable: { status: 503, message: 'The Selling Partner API could not be reached.' },
+
+  // Storage and keys
+  key_unavailable: {
+    status: 500,
+    message: 'A stored token is encrypted under a key that is not configured. Check the encryption keyring.',
+  },
+  decryption_failed: { status: 500, message: 'A stored token failed its integrity check.' },
+  lease_timeout: {
+    status: 503,
+    message: 'Another process is refreshing this token and did not finish in time.',
+  },
+  config_invalid: { status: 500, message: 'The configuration is invalid.' },
+  internal: { status: 500, message: 'Something went wrong inside sp-connect.' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export interface SpConnectErrorOptions {
+  /** Operator-facing detail for logs. Must never contain tokens, codes, secrets or state values. */
+  detail?: string
+  cause?: unknown
+  /** Seconds a client should wait before retrying (503s). */
+  retryAfterSeconds?: number
+}
+
+/** The one error type sp-connect throws across its boundaries; `code` is stable, `message` fixed. */
+export class SpConnectError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly detail: string | undefined
+  readonly retryAfterSeconds: number | undefined
+
+  constructor(code: ErrorCode, options: SpConnectErrorOptions = {}) {
+    super(ERROR_CODES[code].message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'SpConnectError'
+    this.code = code
+    this.status = ERROR_CODES[code].status
+    this.detail = options.detail
+    this.retryAfterSeconds = options.retryAfterSeconds
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message }
+  }
+}
+
+export function isSpConnectError(error: unknown, code?: ErrorCode): error is SpConnectError {
+  return error instanceof SpConnectError && (code === undefined || error.code === code)
+}
