@@ -1,0 +1,33 @@
+/**
+ * The store: the `Store` contract, the shared Kysely implementation, the SQLite opener, and migrations.
+ * Concrete stores are for `cli/` and `server/`; `core/` only ever sees the `Store` interface.
+ */
+
+export {
+  clampLimit,
+  createKyselyStore,
+  DEFAULT_LIST_LIMIT,
+  type KyselyStoreOptions,
+  MAX_LIST_LIMIT,
+} from './kysely-store.ts'
+export { MIGRATIONS } from './migrations/index.ts'
+export {
+  checkMigrationOrder,
+  type Migration,
+  type MigrationResult,
+  type MigratorOptions,
+  migrateDown,
+  migrateToLatest,
+  type SqlDialectName,
+} from './migrator.ts'
+export type { Database } from './schema.ts'
+export { MIGRATIONS_TABLE } from './schema.ts'
+export {
+  NodeSqliteDialect,
+  type OpenSqliteOptions,
+  openSqliteDatabase,
+  openSqliteStore,
+  SQLITE_BUSY_TIMEOUT_MS,
+} from './sqlite.ts'
+export type * from './store.ts'
+export { AUTH_FLOWS, CONNECTION_STATUSES } from './store.ts'

@@ -1,0 +1,10 @@
+/**
+ * Every schema migration, oldest first. Add a new timestamp-named module and append it here; never edit or
+ * reorder one that has shipped.
+ */
+import type { Migration } from '../migrator.ts'
+import * as initial from './2026-11-21T00-initial.ts'
+
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { name: '2026-11-21T00-initial', up: initial.up, down: initial.down },
+])

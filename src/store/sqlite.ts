@@ -1,0 +1,227 @@
+/**
+ * The SQLite flavour of the store: `node:sqlite` (built into Node, no native addon) under Kysely's SQLite
+ * dialect. Everything SQLite-specific lives here: the adapter that gives `DatabaseSync` the better-sqlite3
+ * shape Kysely expects, a driver whose transactions start with `BEGIN IMMEDIATE`, file permissions, pragmas.
+ * The queries themselves are shared with PostgreSQL in kysely-store.ts.
+ */
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  type SqliteDatabase,
+  SqliteDialect,
+  SqliteDriver,
+  type SqliteStatement,
+  sql,
+} from 'kysely'
+import { createKyselyStore } from './kysely-store.ts'
+import type { Database } from './schema.ts'
+import type { Store } from './store.ts'
+
+/** How long a write waits for another connection's write lock before failing with SQLITE_BUSY. */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000
+
+/** Prepared statements kept per connection; our query set is small and fixed, so this is plenty. */
+const STATEMENT_CACHE_SIZE = 200
+
+const SQLITE_BUSY = 5
+
+function toSqlValue(value: unknown, index: number): SQLInputValue {
+  if (
+    value === null ||
+    typeof value === 'string' ||
+    typeof value === 'number' ||
+    typeof value === 'bigint' ||
+    value instanceof Uint8Array
+  ) {
+    return value
+  }
+  // node:sqlite would bind undefined as NULL silently and reject booleans; both are bugs in the caller.
+  throw new TypeError(`Cannot bind a value of type ${typeof value} to SQLite parameter ${index + 1}`)
+}
+
+function toSqlValues(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
+  return parameters.map(toSqlValue)
+}
+
+/**
+ * Adapts a `node:sqlite` `DatabaseSync` to the better-sqlite3-shaped {@link SqliteDatabase} Kysely's SQLite
+ * dialect drives. Statements are prepared once and cached by SQL text.
+ */
+export class NodeSqliteDatabase implements SqliteDatabase {
+  readonly #db: DatabaseSync
+  readonly #statements = new Map<string, SqliteStatement>()
+
+  constructor(db: DatabaseSync) {
+    this.#db = db
+  }
+
+  prepare(sql: string): SqliteStatement {
+    const cached = this.#statements.get(sql)
+    if (cached !== undefined) return cached
+    const statement = wrapStatement(this.#db.prepare(sql))
+    if (this.#statements.size >= STATEMENT_CACHE_SIZE) {
+      const oldest = this.#statements.keys().next()
+      if (oldest.done !== true) this.#statements.delete(oldest.value)
+    }
+    this.#statements.set(sql, statement)
+    return statement
+  }
+
+  close(): void {
+    this.#statements.clear()
+    this.#db.close()
+  }
+}
+
+function wrapStatement(statement: StatementSync): SqliteStatement {
+  return {
+    // A statement "reads" when it yields columns: SELECT, PRAGMA, and any write with RETURNING.
+    reader: statement.columns().length > 0,
+    all: (parameters) => statement.all(...toSqlValues(parameters)),
+    run: (parameters) => statement.run(...toSqlValues(parameters)),
+    iterate: (parameters) => statement.iterate(...toSqlValues(parameters)),
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || !('errcode' in error)) return false
+  const { errcode } = error
+  // Extended result codes (SQLITE_BUSY_SNAPSHOT, …) keep the primary code in the low byte.
+  return typeof errcode === 'number' && (errcode & 0xff) === SQLITE_BUSY
+}
+
+const delay = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
+
+/**
+ * Kysely's SQLite driver, except that transactions start with `BEGIN IMMEDIATE`: every transaction we run
+ * writes, and a deferred transaction that later upgrades to a writer fails with SQLITE_BUSY without waiting.
+ *
+ * The lock is awaited asynchronously rather than in SQLite's busy handler. The handler sleeps inside the
+ * synchronous call, freezing the event loop; if the lock holder is another connection in this same process,
+ * suspended between the statements of its own transaction, it could never finish and the wait would end in
+ * SQLITE_BUSY. So BEGIN IMMEDIATE runs with busy_timeout 0 and retries after a timer.
+ */
+export class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #busyTimeoutMs: number
+  readonly #noWait = CompiledQuery.raw('pragma busy_timeout = 0')
+  readonly #restoreWait: CompiledQuery
+
+  constructor(database: SqliteDatabase, busyTimeoutMs: number) {
+    super({ database })
+    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new RangeError('busyTimeoutMs')
+    this.#busyTimeoutMs = busyTimeoutMs
+    // PRAGMA takes no bound parameters; the value is a checked integer from our own configuration.
+    this.#restoreWait = CompiledQuery.raw(`pragma busy_timeout = ${busyTimeoutMs}`)
+  }
+
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    const deadline = Date.now() + this.#busyTimeoutMs
+    let pause = 1
+    for (;;) {
+      await connection.executeQuery(this.#noWait)
+      try {
+        await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+        return
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= deadline) throw error
+      } finally {
+        await connection.executeQuery(this.#restoreWait)
+      }
+      await delay(pause)
+      pause = Math.min(pause * 2, 50)
+    }
+  }
+}
+
+/** Kysely's SQLite dialect over `node:sqlite`, with {@link ImmediateSqliteDriver}. */
+export class NodeSqliteDialect extends SqliteDialect {
+  readonly #database: SqliteDatabase
+  readonly #busyTimeoutMs: number
+
+  constructor(database: DatabaseSync, busyTimeoutMs: number = SQLITE_BUSY_TIMEOUT_MS) {
+    const adapted = new NodeSqliteDatabase(database)
+    super({ database: adapted })
+    this.#database = adapted
+    this.#busyTimeoutMs = busyTimeoutMs
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#database, this.#busyTimeoutMs)
+  }
+}
+
+/** Creates the parent directory (0700) and the file (0600) if missing, and tightens an existing file to 0600. */
+function prepareFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600)
+  try {
+    if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function tightenSidecars(path: string): void {
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      chmodSync(`${path}${suffix}`, 0o600)
+    } catch (error) {
+      if (!(error instanceof Error && 'code' in error && error.code === 'ENOENT')) throw error
+    }
+  }
+}
+
+export interface OpenSqliteOptions {
+  /** A file path, or `:memory:` for a private in-memory database (tests). */
+  readonly path: string
+  /** Clock for migration bookkeeping; defaults to `Date.now`. */
+  readonly now?: () => number
+}
+
+/**
+ * Opens (creating if needed) a SQLite database file with sp-connect's file permissions and pragmas: WAL,
+ * `busy_timeout` {@link SQLITE_BUSY_TIMEOUT_MS}, `synchronous=NORMAL` (durable in WAL mode except for the
+ * last commits on power loss), foreign keys on. Exposed for tests and tools; the store uses
+ * {@link openSqliteStore}.
+ */
+export function openSqliteDatabase(path: string): DatabaseSync {
+  const memory = path === ':memory:'
+  const file = memory ? path : resolve(path)
+  if (!memory) prepareFile(file)
+  const db = new DatabaseSync(file, { enableForeignKeyConstraints: true })
+  try {
+    // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
+    db.exec(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`)
+    db.exec('pragma journal_mode = wal')
+    db.exec('pragma synchronous = normal')
+    db.exec('pragma foreign_keys = on')
+    if (!memory) tightenSidecars(file)
+  } catch (error) {
+    db.close()
+    throw error
+  }
+  return db
+}
+
+/**
+ * Opens the SQLite store at `path`. Call `migrate()` on it before use (the CLI's `migrate` command and the
+ * server's startup do).
+ *
+ * @example
+ * ```ts
+ * const store = await openSqliteStore({ path: './data/sp-connect.db' })
+ * await store.migrate()
+ * ```
+ */
+export async function openSqliteStore(options: OpenSqliteOptions): Promise<Store> {
+  const db = new Kysely<Database>({ dialect: new NodeSqliteDialect(openSqliteDatabase(options.path)) })
+  // Kysely hands the database to its driver lazily, on the first query, and only then closes it on destroy;
+  // a trivial query now makes close() release the file even if the store is never used.
+  await sql`select 1`.execute(db)
+  return createKyselyStore(db, { dialect: 'sqlite', ...(options.now ? { now: options.now } : {}) })
+}
