@@ -39,6 +39,10 @@ export const ERROR_CODES = {
     status: 400,
     message: 'The response from Amazon is incomplete or malformed. Start the connection again.',
   },
+  connect_session_invalid: {
+    status: 400,
+    message: 'This connect link is not valid or has expired. Ask the application for a new one.',
+  },
   amazon_callback_invalid: {
     status: 400,
     message: 'The request from Amazon is incomplete or does not come from an Amazon address.',

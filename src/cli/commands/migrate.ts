@@ -1,0 +1,21 @@
+import type { Command } from 'commander'
+import { openStore } from '../../store/open.ts'
+import { resolveConfig, type TargetOptions } from '../context.ts'
+import { printTable } from '../output.ts'
+
+export function registerMigrateCommand(program: Command): void {
+  program
+    .command('migrate')
+    .description('bring the database schema up to date')
+    .option('--data <dir>', 'dev data folder')
+    .action(async (opts: TargetOptions) => {
+      const store = await openStore(resolveConfig(opts).database)
+      try {
+        const outcomes = await store.migrate()
+        printTable([['MIGRATION', 'STATUS'], ...outcomes.map((o) => [o.name, o.status])])
+        if (outcomes.some((o) => o.status === 'failed')) process.exitCode = 1
+      } finally {
+        await store.close()
+      }
+    })
+}

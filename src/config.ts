@@ -1,0 +1,258 @@
+/**
+ * Configuration: the environment (or the dev data folder) becomes one frozen, typed object, and every bad
+ * variable is reported at once so an operator fixes them in one go. Nothing here is secret-bearing output:
+ * problems name variables, never their values.
+ */
+import { z } from 'zod'
+import { type KeyringKey, parseKeyringSpec } from './core/crypto/keyring.ts'
+import { sha256 } from './core/encoding.ts'
+import type { DatabaseConfig } from './store/open.ts'
+
+export type { DatabaseConfig }
+
+export const AMAZON_LWA_TOKEN_URL = 'https://api.amazon.com/auth/o2/token'
+export const AMAZON_URL_TEMPLATE = 'https://{host}'
+
+export interface ApiKey {
+  readonly name: string
+  /** SHA-256 of the key; the key itself is not kept. */
+  readonly hash: string
+}
+
+export interface AmazonEndpoints {
+  readonly lwaTokenUrl: string
+  /** Base URL of a Seller/Vendor Central host; `{host}` is replaced by e.g. sellercentral.amazon.com. */
+  readonly centralUrlTemplate: string
+  /** Base URL of an SP-API host; `{host}` is replaced by e.g. sellingpartnerapi-na.amazon.com. */
+  readonly spapiUrlTemplate: string
+  readonly spapiSandbox: boolean
+}
+
+export interface AppConfig {
+  readonly mode: 'dev' | 'production'
+  /** The public base URL of this service, without a trailing slash. */
+  readonly publicUrl: string
+  /** The OAuth Redirect URI registered on the app (normally publicUrl + /callback). */
+  readonly redirectUri: string
+  readonly appId: string
+  /** A Draft app adds version=beta to consent and Appstore redirects. */
+  readonly draftApp: boolean
+  readonly lwaClientId: string
+  readonly lwaClientSecret: string
+  readonly amazon: AmazonEndpoints
+  readonly database: DatabaseConfig
+  readonly keyring: readonly KeyringKey[]
+  readonly apiKeys: readonly ApiKey[]
+  /** Refresh an access token when less than this is left. */
+  readonly tokenRefreshMarginMs: number
+  /** Life of a `state` value. */
+  readonly stateTtlMs: number
+  /** Origins an app may name in `return_to` (besides this service's own paths). */
+  readonly returnOrigins: readonly string[]
+  /** True when the browser-binding cookie may be a plain (non-Secure, non-__Host-) cookie: http://localhost only. */
+  readonly insecureCookies: boolean
+  readonly port: number
+  readonly host: string
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent'
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[]
+
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+export function isLoopbackUrl(url: URL): boolean {
+  return LOOPBACK_HOSTS.has(url.hostname)
+}
+
+/**
+ * An absolute URL that must be https, unless plain http to a loopback address was explicitly allowed
+ * (local simulators and test servers).
+ */
+function secureUrl(allowHttpLoopback: boolean) {
+  return z.string().superRefine((value, ctx) => {
+    let url: URL
+    try {
+      url = new URL(value)
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' })
+      return
+    }
+    if (url.protocol === 'https:') return
+    if (url.protocol === 'http:' && allowHttpLoopback && isLoopbackUrl(url)) return
+    ctx.addIssue({
+      code: 'custom',
+      message: allowHttpLoopback
+        ? 'must be https:// (or http:// to localhost/127.0.0.1)'
+        : 'must be https:// (set SP_CONNECT_INSECURE_ALLOW_HTTP_LOOPBACK=1 to allow http:// to loopback for testing)',
+    })
+  })
+}
+
+const boolish = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+  .transform((value) => value === '1' || value === 'true' || value === 'yes')
+
+function buildEnvSchema(allowHttpLoopback: boolean) {
+  const url = secureUrl(allowHttpLoopback)
+  const template = url.refine((value) => value.includes('{host}'), 'must contain {host}')
+  return z.object({
+    SP_CONNECT_PUBLIC_URL: url,
+    SP_CONNECT_REDIRECT_URI: url.optional(),
+    SP_CONNECT_APP_ID: z
+      .string()
+      .regex(/^amzn1\.(sellerapps\.app|sp\.solution)\.[A-Za-z0-9-]+$/, 'must be an SP-API app id (amzn1.sp.solution.… or amzn1.sellerapps.app.…), not the LWA client id'),
+    SP_CONNECT_APP_STATUS: z.enum(['draft', 'published']).default('published'),
+    SP_CONNECT_LWA_CLIENT_ID: z.string().regex(/^amzn1\.application-oa2-client\.[A-Za-z0-9]+$/, 'must be an LWA client id (amzn1.application-oa2-client.…)'),
+    SP_CONNECT_LWA_CLIENT_SECRET: z.string().min(16, 'must be the LWA client secret'),
+    SP_CONNECT_LWA_TOKEN_URL: url.default(AMAZON_LWA_TOKEN_URL),
+    SP_CONNECT_CENTRAL_URL_TEMPLATE: template.default(AMAZON_URL_TEMPLATE),
+    SP_CONNECT_SPAPI_URL_TEMPLATE: template.default(AMAZON_URL_TEMPLATE),
+    SP_CONNECT_SPAPI_SANDBOX: boolish.default(false),
+    DATABASE_URL: z.string().min(1, 'is required (a SQLite file path, file:PATH, or postgres://…)'),
+    SP_CONNECT_ENCRYPTION_KEYS: z.string().min(1, 'is required (id:base64key[,older-id:base64key…])'),
+    SP_CONNECT_API_KEYS: z.string().min(1, 'is required (name:key[,name:key…], keys of 32+ characters)'),
+    SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(30).max(3000).default(300),
+    SP_CONNECT_RETURN_ORIGINS: z.string().default(''),
+    SP_CONNECT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    SP_CONNECT_HOST: z.string().default('0.0.0.0'),
+  })
+}
+
+/**
+ * Reads the production configuration from an environment. Throws ConfigError listing every problem.
+ */
+export function loadConfigFromEnv(env: Readonly<Record<string, string | undefined>>): AppConfig {
+  const problems: string[] = []
+  const insecure = env['SP_CONNECT_INSECURE_ALLOW_HTTP_LOOPBACK']
+  const allowHttpLoopback = insecure === '1' || insecure === 'true'
+  const parsed = buildEnvSchema(allowHttpLoopback).safeParse(definedOnly(env))
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = issue.path.join('.') || 'environment'
+      problems.push(issue.code === 'invalid_type' ? `${name} is required` : `${name} ${issue.message}`)
+    }
+  }
+  const keyring = parseWith(problems, 'SP_CONNECT_ENCRYPTION_KEYS', () =>
+    validateKeyring(parseKeyringSpec(env['SP_CONNECT_ENCRYPTION_KEYS'] ?? '')),
+  )
+  const apiKeys = parseWith(problems, 'SP_CONNECT_API_KEYS', () => parseApiKeys(env['SP_CONNECT_API_KEYS'] ?? ''))
+  const database = parseWith(problems, 'DATABASE_URL', () => parseDatabaseUrl(env['DATABASE_URL'] ?? ''))
+  const returnOrigins = parseWith(problems, 'SP_CONNECT_RETURN_ORIGINS', () =>
+    parseOrigins(env['SP_CONNECT_RETURN_ORIGINS'] ?? '', allowHttpLoopback),
+  )
+  if (!parsed.success || !keyring || !apiKeys || !database || !returnOrigins) {
+    throw new ConfigError(problems)
+  }
+  const e = parsed.data
+  const publicUrl = e.SP_CONNECT_PUBLIC_URL.replace(/\/+$/, '')
+  const redirectUri = e.SP_CONNECT_REDIRECT_URI ?? `${publicUrl}/callback`
+  if (redirectUri.includes('#')) problems.push('SP_CONNECT_REDIRECT_URI must not contain a fragment (#)')
+  if (problems.length > 0) throw new ConfigError(problems)
+  return Object.freeze({
+    mode: 'production',
+    publicUrl,
+    redirectUri,
+    appId: e.SP_CONNECT_APP_ID,
+    draftApp: e.SP_CONNECT_APP_STATUS === 'draft',
+    lwaClientId: e.SP_CONNECT_LWA_CLIENT_ID,
+    lwaClientSecret: e.SP_CONNECT_LWA_CLIENT_SECRET,
+    amazon: Object.freeze({
+      lwaTokenUrl: e.SP_CONNECT_LWA_TOKEN_URL,
+      centralUrlTemplate: e.SP_CONNECT_CENTRAL_URL_TEMPLATE.replace(/\/+$/, ''),
+      spapiUrlTemplate: e.SP_CONNECT_SPAPI_URL_TEMPLATE.replace(/\/+$/, ''),
+      spapiSandbox: e.SP_CONNECT_SPAPI_SANDBOX,
+    }),
+    database,
+    keyring,
+    apiKeys,
+    tokenRefreshMarginMs: e.SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS * 1000,
+    stateTtlMs: 10 * 60 * 1000,
+    returnOrigins,
+    // Production never uses plain cookies: the __Host- prefix requires Secure, which requires https.
+    insecureCookies: false,
+    port: e.PORT,
+    host: e.SP_CONNECT_HOST,
+    logLevel: e.SP_CONNECT_LOG_LEVEL,
+  })
+}
+
+export function parseDatabaseUrl(value: string): DatabaseConfig {
+  const trimmed = value.trim()
+  if (trimmed === '') throw new Error('is required')
+  if (/^postgres(ql)?:\/\//.test(trimmed)) return { kind: 'postgres', url: trimmed }
+  if (trimmed.startsWith('file:')) return { kind: 'sqlite', path: trimmed.slice('file:'.length) }
+  if (trimmed.startsWith('sqlite:')) return { kind: 'sqlite', path: trimmed.slice('sqlite:'.length).replace(/^\/\//, '') }
+  if (/^[a-z]+:\/\//i.test(trimmed)) throw new Error('must be a SQLite path, file:PATH, or postgres://…')
+  return { kind: 'sqlite', path: trimmed }
+}
+
+/** API keys as `name:key` pairs; only their hashes are kept. */
+export function parseApiKeys(spec: string): ApiKey[] {
+  const keys = spec
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0)
+    .map((part) => {
+      const colon = part.indexOf(':')
+      if (colon <= 0) throw new Error('must be name:key pairs separated by commas')
+      const name = part.slice(0, colon)
+      const key = part.slice(colon + 1)
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error('has a key name that is not 1-64 letters, digits, . _ -')
+      if (key.length < 32) throw new Error(`has a key ("${name}") shorter than 32 characters`)
+      return { name, hash: sha256(key) }
+    })
+  if (keys.length === 0) throw new Error('must name at least one key')
+  if (new Set(keys.map((k) => k.name)).size !== keys.length) throw new Error('names a key twice')
+  return keys
+}
+
+function validateKeyring(keys: KeyringKey[]): KeyringKey[] {
+  if (keys.length === 0) throw new Error('must hold at least one key')
+  const ids = new Set<string>()
+  for (const { id, key } of keys) {
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error('has a key id that is not 1-32 letters, digits, - or _')
+    if (key.length !== 32) throw new Error(`key "${id}" is not 32 bytes of base64`)
+    if (ids.has(id)) throw new Error(`names key "${id}" twice`)
+    ids.add(id)
+  }
+  return keys
+}
+
+function parseOrigins(spec: string, allowHttpLoopback: boolean): string[] {
+  return spec
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0)
+    .map((part) => {
+      const url = new URL(part)
+      const ok = url.protocol === 'https:' || (url.protocol === 'http:' && allowHttpLoopback && isLoopbackUrl(url))
+      if (!ok) throw new Error('must list https:// origins')
+      return url.origin
+    })
+}
+
+function parseWith<T>(problems: string[], name: string, parse: () => T): T | undefined {
+  try {
+    return parse()
+  } catch (error) {
+    // Problems name the variable and the rule, never the value (it may be a secret).
+    const message = error instanceof Error ? error.message : 'is invalid'
+    if (!problems.some((p) => p.startsWith(`${name} `))) problems.push(`${name} ${message}`)
+    return undefined
+  }
+}
+
+function definedOnly(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') out[key] = value
+  return out
+}

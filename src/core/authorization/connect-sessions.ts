@@ -1,0 +1,66 @@
+/**
+ * Connect sessions: the app's backend asks for a link for one of its users (tenant); opening the link starts
+ * the website workflow for that tenant. The link's token is 256 random bits, stored only as a hash.
+ */
+import type { ConnectSessionRecord, Store } from '../../store/store.ts'
+import type { Deps } from '../deps.ts'
+import { base64url, sha256 } from '../encoding.ts'
+import { SpConnectError } from '../errors.ts'
+import type { AccountType, Region } from '../regions.ts'
+import { isWellFormedRandomValue } from './state.ts'
+
+export const CONNECT_SESSION_TTL_MS = 60 * 60 * 1000
+
+export interface NewConnectSession {
+  readonly tenantId: string
+  readonly region: Region
+  readonly accountType: AccountType
+  readonly marketplace: string | null
+  readonly returnTo: string | null
+}
+
+export async function createConnectSession(
+  store: Store,
+  deps: Pick<Deps, 'now' | 'randomBytes'>,
+  input: NewConnectSession,
+): Promise<{ token: string; expiresAt: number }> {
+  const token = base64url(deps.randomBytes(32))
+  const now = deps.now()
+  const expiresAt = now + CONNECT_SESSION_TTL_MS
+  await store.insertConnectSession({ tokenHash: sha256(token), ...input, createdAt: now, expiresAt })
+  return { token, expiresAt }
+}
+
+/** The session a link's token names, if it exists and has not expired. */
+export async function openConnectSession(
+  store: Store,
+  deps: Pick<Deps, 'now'>,
+  token: string,
+): Promise<ConnectSessionRecord> {
+  if (!isWellFormedRandomValue(token)) throw new SpConnectError('connect_session_invalid')
+  const session = await store.getConnectSession(sha256(token))
+  if (!session || session.expiresAt <= deps.now()) throw new SpConnectError('connect_session_invalid')
+  return session
+}
+
+/**
+ * Where the browser may be sent after the callback: a path on this service, or a URL on an origin the
+ * operator allowed. Anything else would make sp-connect an open redirector.
+ */
+export function validateReturnTo(value: string, allowedOrigins: readonly string[]): string {
+  if (value.length > 2048) throw new SpConnectError('invalid_request', { detail: 'return_to is too long' })
+  if (value.startsWith('/') && !value.startsWith('//') && !value.includes('\\')) {
+    if (/[\s\x00-\x1f]/.test(value)) throw new SpConnectError('invalid_request', { detail: 'return_to has control characters' })
+    return value
+  }
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new SpConnectError('invalid_request', { detail: 'return_to must be a path or an allowed URL' })
+  }
+  if (!allowedOrigins.includes(url.origin) || url.username || url.password) {
+    throw new SpConnectError('invalid_request', { detail: 'return_to origin is not allowed' })
+  }
+  return url.href
+}

@@ -1,0 +1,27 @@
+/** API keys are compared by SHA-256 in constant time; the keys themselves live only with their holders. */
+import type { ApiKey } from '../config.ts'
+import { hashesEqual } from '../core/authorization/state.ts'
+import { sha256 } from '../core/encoding.ts'
+
+export function findApiKey(keys: readonly ApiKey[], presented: string | undefined): ApiKey | undefined {
+  if (!presented || presented.length > 512) return undefined
+  const hash = sha256(presented)
+  // Check every key so the time taken does not reveal which one matched.
+  let found: ApiKey | undefined
+  for (const key of keys) if (hashesEqual(key.hash, hash)) found = key
+  return found
+}
+
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = header?.match(/^Bearer ([\x21-\x7e]+)$/)
+  return match?.[1]
+}
+
+/** The password of an HTTP Basic header (the dashboard accepts any user name with an API key as password). */
+export function basicPassword(header: string | undefined): string | undefined {
+  const match = header?.match(/^Basic ([A-Za-z0-9+/=]+)$/)
+  if (!match?.[1]) return undefined
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  return colon >= 0 ? decoded.slice(colon + 1) : undefined
+}

@@ -1,0 +1,79 @@
+/**
+ * The sp-connect HTTP service as a Web-standard fetch app. Errors are mapped in one place: API routes answer
+ * `{error: {code, message}}`, pages show a fixed text for the code. Nothing from the request is echoed.
+ */
+import { Hono } from 'hono'
+import type { Context } from 'hono'
+import { centralOrigins } from '../core/authorization/consent-url.ts'
+import { isSpConnectError, SpConnectError } from '../core/errors.ts'
+import type { Runtime } from '../runtime.ts'
+import { mountAssets } from './assets.ts'
+import type { ServerEnv, ServerOptions } from './context.ts'
+import { errorPage } from './pages/error-page.ts'
+import { apiRoutes } from './routes/api.ts'
+import { authorizeRoutes } from './routes/authorize.ts'
+import { dashboardRoutes } from './routes/dashboard.ts'
+import { MAX_URL_LENGTH, securityHeaders } from './security.ts'
+
+export function createServerApp(runtime: Runtime, options: ServerOptions = {}): Hono<ServerEnv> {
+  const app = new Hono<ServerEnv>()
+  const { config, deps } = runtime
+
+  app.use('*', async (c, next) => {
+    const started = performance.now()
+    c.set('runtime', runtime)
+    c.set('options', options)
+    await next()
+    // The path only: query strings carry state values and authorization codes.
+    deps.logger.info(
+      { method: c.req.method, path: c.req.routePath, status: c.res.status, ms: Math.round(performance.now() - started) },
+      'request',
+    )
+  })
+  app.use(
+    '*',
+    securityHeaders({ formActionOrigins: centralOrigins(config.amazon.centralUrlTemplate), hsts: config.mode !== 'dev' }),
+  )
+  app.use('*', async (c, next) => {
+    const url = new URL(c.req.url)
+    if (url.pathname.length + url.search.length > MAX_URL_LENGTH) throw new SpConnectError('invalid_request', { detail: 'URL too long' })
+    await next()
+  })
+
+  app.get('/healthz', async (c) => {
+    await runtime.store.getConnection('healthz')
+    return c.json({ status: 'ok' })
+  })
+  mountAssets(app)
+  app.route('/v1', apiRoutes)
+  app.route('/', authorizeRoutes)
+  app.route('/', dashboardRoutes)
+
+  app.notFound((c) => respondWithError(c, new SpConnectError('not_found')))
+  app.onError((error, c) => respondWithError(c, error))
+  return app
+}
+
+function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Promise<Response> {
+  const runtime = c.var.runtime
+  const known = isSpConnectError(error) ? error : new SpConnectError('internal', { cause: error })
+  const log = known.status >= 500 ? runtime.deps.logger.error : runtime.deps.logger.warn
+  log.call(
+    runtime.deps.logger,
+    {
+      code: known.code,
+      detail: known.detail,
+      path: new URL(c.req.url).pathname,
+      // Unexpected errors: their name and message for operators; our own errors carry no secrets.
+      ...(isSpConnectError(error) ? {} : { errorName: error instanceof Error ? error.name : typeof error }),
+    },
+    'request failed',
+  )
+  if (known.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds))
+  const status = known.status as 400
+  if (new URL(c.req.url).pathname.startsWith('/v1/') || c.req.path === '/healthz') {
+    const body = known.code === 'invalid_request' && known.detail ? { ...known.toJSON(), detail: known.detail } : known.toJSON()
+    return c.json({ error: body }, status)
+  }
+  return c.html(errorPage(known, { devMode: runtime.config.mode === 'dev' }), status)
+}

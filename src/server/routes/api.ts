@@ -1,0 +1,115 @@
+/**
+ * The API for the application's backend, behind `Authorization: Bearer <api key>`. Errors are
+ * `{error: {code, message}}` with the stable codes of core/errors.ts.
+ */
+import { Hono } from 'hono'
+import { z } from 'zod'
+import { createConnectSession, validateReturnTo } from '../../core/authorization/connect-sessions.ts'
+import { SpConnectError } from '../../core/errors.ts'
+import { ACCOUNT_TYPES, findMarketplace, REGIONS } from '../../core/regions.ts'
+import { CONNECTION_STATUSES } from '../../store/store.ts'
+import { recordEvent } from '../../core/events/events.ts'
+import { bearerToken, findApiKey } from '../api-keys.ts'
+import type { ServerEnv } from '../context.ts'
+import { connectionJson, eventJson } from '../serialize.ts'
+
+export const apiRoutes = new Hono<ServerEnv>()
+
+apiRoutes.use('*', async (c, next) => {
+  const key = findApiKey(c.var.runtime.config.apiKeys, bearerToken(c.req.header('authorization')))
+  if (!key) throw new SpConnectError('unauthenticated')
+  c.set('apiKeyName', key.name)
+  await next()
+})
+
+const listQuery = z
+  .object({
+    tenant_id: z.string().min(1).max(256).optional(),
+    status: z.enum(CONNECTION_STATUSES).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    after: z.string().min(1).max(128).optional(),
+  })
+  .strict()
+
+apiRoutes.get('/connections', async (c) => {
+  const q = parse(listQuery, c.req.query())
+  const rows = await c.var.runtime.store.listConnections({
+    ...(q.tenant_id ? { tenantId: q.tenant_id } : {}),
+    ...(q.status ? { status: q.status } : {}),
+    ...(q.after ? { after: q.after } : {}),
+    limit: q.limit,
+  })
+  const last = rows.at(-1)
+  return c.json({ data: rows.map(connectionJson), next_after: rows.length === q.limit && last ? last.id : null })
+})
+
+apiRoutes.get('/connections/:id', async (c) => {
+  const row = await c.var.runtime.store.getConnection(c.req.param('id'))
+  if (!row) throw new SpConnectError('connection_not_found')
+  return c.json(connectionJson(row))
+})
+
+apiRoutes.get('/connections/:id/events', async (c) => {
+  const { store } = c.var.runtime
+  const row = await store.getConnection(c.req.param('id'))
+  if (!row) throw new SpConnectError('connection_not_found')
+  const events = await store.listEvents({ connectionId: row.id, limit: 200 })
+  return c.json({ data: events.map(eventJson) })
+})
+
+apiRoutes.delete('/connections/:id', async (c) => {
+  const { store, tokens, deps } = c.var.runtime
+  const row = await store.disconnectConnection(c.req.param('id'), deps.now())
+  if (!row) throw new SpConnectError('connection_not_found')
+  tokens.forget(row.id)
+  await recordEvent(store, deps, 'connection.disconnected', row.id, { by: `api:${c.var.apiKeyName}` })
+  return c.json(connectionJson(row))
+})
+
+apiRoutes.post('/connections/:id/access-token', async (c) => {
+  const token = await c.var.runtime.tokens.getAccessToken(c.req.param('id'))
+  return c.json({
+    access_token: token.accessToken,
+    token_type: 'bearer',
+    expires_at: new Date(token.expiresAt).toISOString(),
+  })
+})
+
+const connectSessionBody = z
+  .object({
+    tenant_id: z.string().min(1).max(256),
+    region: z.enum(REGIONS),
+    account_type: z.enum(ACCOUNT_TYPES).default('seller'),
+    marketplace: z.string().min(2).max(32).optional(),
+    return_to: z.string().min(1).max(2048).optional(),
+  })
+  .strict()
+
+apiRoutes.post('/connect-sessions', async (c) => {
+  const { store, deps, config } = c.var.runtime
+  const body = parse(connectSessionBody, await c.req.json().catch(() => undefined))
+  const marketplace = body.marketplace ? findMarketplace(body.marketplace) : undefined
+  if (body.marketplace && marketplace?.region !== body.region) {
+    throw new SpConnectError('invalid_request', { detail: 'marketplace is unknown or not in the region' })
+  }
+  const session = await createConnectSession(store, deps, {
+    tenantId: body.tenant_id,
+    region: body.region,
+    accountType: body.account_type,
+    marketplace: marketplace?.country ?? null,
+    returnTo: body.return_to === undefined ? null : validateReturnTo(body.return_to, config.returnOrigins),
+  })
+  return c.json(
+    { url: `${config.publicUrl}/connect/s/${session.token}`, expires_at: new Date(session.expiresAt).toISOString() },
+    201,
+  )
+})
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value)
+  if (!result.success) {
+    const fields = result.error.issues.map((issue) => issue.path.join('.') || 'body').join(', ')
+    throw new SpConnectError('invalid_request', { detail: `invalid: ${fields}` })
+  }
+  return result.data
+}
