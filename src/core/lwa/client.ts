@@ -1,0 +1,286 @@
+/**
+ * The LWA token client: one method per grant, each a deadline-bound request (`request.ts`), a strict check
+ * of the answer (`response.ts`), and, where it is safe, bounded retries (`retry.ts`).
+ *
+ * Safety of retries (../shared/SECURITY.md §4): a refresh with Amazon's non-rotating refresh tokens and a
+ * client-credentials request can be repeated, so they are retried on 5xx, 429, timeouts and network
+ * failures. An authorization code is single use and a second redemption may revoke what the first one
+ * produced, so `exchangeCode` is retried only when the request provably never left this machine.
+ *
+ * @example
+ * const lwa = new LwaClient({ tokenUrl: config.lwaTokenUrl, credentials: () => config.lwaCredentials }, deps)
+ * const tokens = await lwa.refresh(refreshToken, { signal: AbortSignal.timeout(20_000) })
+ */
+import type { Deps } from '../deps.ts'
+import { LwaError, redactSecrets } from './errors.ts'
+import { readCredentials, sendTokenRequest, untilAborted } from './request.ts'
+import { cancelBody, processTokenResponse, responseRequestId } from './response.ts'
+import { resolveRetryPolicy, withRetries } from './retry.ts'
+import {
+  DEFAULT_TIMEOUT_MS,
+  type LwaClientOptions,
+  type LwaCredentials,
+  type LwaTokens,
+  type RetryPolicy,
+  type TokenGrant,
+} from './types.ts'
+
+export interface LwaCallOptions {
+  /** Aborts the current attempt and any wait between attempts; the call then rejects with its reason. */
+  readonly signal?: AbortSignal | undefined
+}
+
+/**
+ * Failure codes that prove the connection was never established, so no byte of the request (and no
+ * authorization code) reached LWA: DNS failures, refused or unroutable connections, connect timeouts.
+ * ECONNRESET, ETIMEDOUT and the like are absent on purpose: they can happen after the request was sent.
+ */
+const NOT_SENT_CODES: ReadonlySet<string> = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+])
+
+/** Network errors raised by a connection that was never made; only these let `exchangeCode` retry. */
+const notSent = new WeakSet<LwaError>()
+
+export class LwaClient {
+  readonly #tokenUrl: string
+  readonly #credentials: () => LwaCredentials
+  readonly #timeoutMs: number
+  readonly #policy: RetryPolicy
+  readonly #userAgent: string | undefined
+  readonly #deps: Deps
+
+  /** Throws `TypeError` for a token URL that is not http(s) or carries credentials, or a bad timeout/policy. */
+  constructor(options: LwaClientOptions, deps: Deps) {
+    let url: URL
+    try {
+      url = new URL(options.tokenUrl)
+    } catch {
+      throw new TypeError('The LWA token URL is not a valid URL.')
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new TypeError('The LWA token URL must be http(s).')
+    }
+    if (url.username !== '' || url.password !== '') {
+      throw new TypeError('The LWA token URL must not contain credentials.')
+    }
+    if (typeof options.credentials !== 'function') {
+      throw new TypeError('LWA credentials must be given as a function.')
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new TypeError('The LWA timeout must be a positive number of milliseconds.')
+    }
+    this.#tokenUrl = url.href
+    this.#credentials = options.credentials
+    this.#timeoutMs = timeoutMs
+    this.#policy = resolveRetryPolicy(options.retry)
+    this.#userAgent = options.userAgent
+    this.#deps = deps
+  }
+
+  /**
+   * Redeems an authorization code (`spapi_oauth_code`) for a refresh and an access token.
+   *
+   * Never retried once the request may have reached LWA (codes are single use): a 5xx, a timeout or a
+   * reset connection is thrown at once. Retried, within the policy, only after DNS failures and refused
+   * or unroutable connections. A rejected, expired or reused code throws `lwa_invalid_grant`.
+   */
+  async exchangeCode(
+    code: string,
+    redirectUri: string,
+    opts: LwaCallOptions = {},
+  ): Promise<LwaTokens & { refreshToken: string }> {
+    requireText(code, 'code')
+    requireText(redirectUri, 'redirectUri')
+    const tokens = await this.#run(
+      { grantType: 'authorization_code', code, redirectUri },
+      opts.signal,
+      (error) => (error instanceof LwaError ? notSent.has(error) : false),
+    )
+    const { refreshToken } = tokens
+    // processTokenResponse already requires it for this grant; this narrows the type
+    if (refreshToken === null) throw new LwaError('lwa_unexpected_response', { detail: 'no refresh_token' })
+    return Object.freeze({ ...tokens, refreshToken })
+  }
+
+  /**
+   * Exchanges a refresh token for an access token. Retried on 5xx, 429, timeouts and network failures
+   * with full-jitter backoff, honouring `Retry-After` up to `maxRetryAfterMs`. `refreshToken` in the
+   * result is `null` unless LWA sent one (Amazon's refresh tokens do not rotate; if one comes back, store
+   * it in place of the old one). A revoked or expired refresh token throws `lwa_invalid_grant`.
+   */
+  async refresh(refreshToken: string, opts: LwaCallOptions = {}): Promise<LwaTokens> {
+    requireText(refreshToken, 'refreshToken')
+    return await this.#run({ grantType: 'refresh_token', refreshToken }, opts.signal, isTransient)
+  }
+
+  /**
+   * Gets an access token for grantless operations (`scope` such as `sellingpartnerapi::notifications`;
+   * several scopes separated by spaces). Same retries as {@link refresh}; `refreshToken` is always `null`.
+   */
+  async clientCredentials(scope: string, opts: LwaCallOptions = {}): Promise<LwaTokens> {
+    requireText(scope, 'scope')
+    return await this.#run({ grantType: 'client_credentials', scope }, opts.signal, isTransient)
+  }
+
+  #run(
+    grant: TokenGrant,
+    signal: AbortSignal | undefined,
+    mayRetry: (error: unknown) => boolean,
+  ): Promise<LwaTokens> {
+    const { logger, sleep, random } = this.#deps
+    return withRetries((attempt) => this.#attempt(grant, attempt, signal), {
+      policy: this.#policy,
+      sleep,
+      random,
+      signal,
+      mayRetry,
+      onRetry: (error, attempt, delayMs) => {
+        logger.debug(
+          {
+            grantType: grant.grantType,
+            attempt,
+            delayMs,
+            code: error instanceof LwaError ? error.code : 'unknown',
+          },
+          'retrying LWA token request',
+        )
+      },
+    })
+  }
+
+  async #attempt(grant: TokenGrant, attempt: number, signal: AbortSignal | undefined): Promise<LwaTokens> {
+    const { fetch, now, logger } = this.#deps
+    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    const attemptSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    const credentials = readCredentials(this.#credentials)
+    const started = now()
+    let response: Response | undefined
+    let tokens: LwaTokens
+    try {
+      response = await sendTokenRequest(
+        grant,
+        {
+          tokenUrl: this.#tokenUrl,
+          credentials: () => credentials,
+          ...(this.#userAgent === undefined ? {} : { userAgent: this.#userAgent }),
+        },
+        { fetch },
+        attemptSignal,
+      )
+      const processing = processTokenResponse(response, grant.grantType, { now, signal: attemptSignal })
+      tokens = await untilAborted(processing, attemptSignal)
+    } catch (error) {
+      if (response !== undefined) cancelBody(response)
+      const classified = classify(error, grant, signal, timeout, this.#timeoutMs)
+      if (classified instanceof LwaError) {
+        const failure = redactSecrets(classified, [credentials.clientSecret, ...grantSecrets(grant)])
+        logger.debug(
+          {
+            grantType: grant.grantType,
+            attempt,
+            status: failure.httpStatus,
+            durationMs: now() - started,
+            requestId: failure.requestId,
+            code: failure.code,
+            retryable: failure.retryable,
+          },
+          'LWA token request failed',
+        )
+        throw failure
+      }
+      throw classified
+    }
+    logger.debug(
+      {
+        grantType: grant.grantType,
+        attempt,
+        status: response.status,
+        durationMs: now() - started,
+        requestId: responseRequestId(response.headers),
+      },
+      'LWA token request succeeded',
+    )
+    return tokens
+  }
+}
+
+function isTransient(error: unknown): boolean {
+  return error instanceof LwaError && error.retryable
+}
+
+function requireText(value: unknown, name: string): void {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new TypeError(`LWA ${name} must be a non-empty string.`)
+  }
+}
+
+function grantSecrets(grant: TokenGrant): string[] {
+  switch (grant.grantType) {
+    case 'authorization_code':
+      return [grant.code]
+    case 'refresh_token':
+      return [grant.refreshToken]
+    case 'client_credentials':
+      return []
+  }
+}
+
+/**
+ * Turns whatever an attempt threw into what the caller sees: the caller's own abort reason if it aborted;
+ * an `LwaError` from processing as is; `lwa_unreachable` for the deadline and for network failures.
+ */
+function classify(
+  error: unknown,
+  grant: TokenGrant,
+  signal: AbortSignal | undefined,
+  timeout: AbortSignal,
+  timeoutMs: number,
+): unknown {
+  if (signal?.aborted) return signal.reason
+  // A body read that failed because the deadline hit is a timeout, not a broken connection
+  if (error instanceof LwaError && !(timeout.aborted && error.code === 'lwa_unreachable')) return error
+  if (timeout.aborted) {
+    return new LwaError('lwa_unreachable', {
+      retryable: true,
+      detail: `LWA did not answer the ${grant.grantType} request within the ${timeoutMs} ms timeout`,
+    })
+  }
+  // Anything else came out of fetch: a network failure. Only its system error code is kept, because an
+  // injected fetch may put anything (even the request body) into its messages
+  const code = failureCode(error)
+  const failure = new LwaError('lwa_unreachable', {
+    retryable: true,
+    detail: `could not reach LWA for the ${grant.grantType} request (${code ?? safeName(error)})`,
+  })
+  if (code !== undefined && NOT_SENT_CODES.has(code)) notSent.add(failure)
+  return failure
+}
+
+/**
+ * The system error code behind a fetch failure (`TypeError: fetch failed` → `cause.code`), following the
+ * cause chain a few levels. For an `AggregateError` (several addresses tried) the code counts as "not sent"
+ * only if every member's does.
+ */
+function failureCode(error: unknown, depth = 0): string | undefined {
+  if (depth > 4 || typeof error !== 'object' || error === null) return undefined
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code)) return code
+  if (error instanceof AggregateError) {
+    const codes = error.errors.map((member: unknown) => failureCode(member, depth + 1))
+    if (codes.length > 0 && codes.every((c) => c !== undefined && NOT_SENT_CODES.has(c))) return codes[0]
+    return codes.find((c) => c !== undefined && !NOT_SENT_CODES.has(c))
+  }
+  return failureCode((error as { cause?: unknown }).cause, depth + 1)
+}
+
+function safeName(error: unknown): string {
+  const name = error instanceof Error ? error.name : typeof error
+  return /^[A-Za-z]{1,40}$/.test(name) ? name : 'unknown'
+}

@@ -1,0 +1,73 @@
+/**
+ * Types shared by the LWA (Login with Amazon) token client: what goes in (credentials, grants, options)
+ * and what comes out (validated tokens).
+ *
+ * @see ../../../../shared/spapi-facts.md §4 (token endpoint) and §5 (grantless operations)
+ */
+
+/** The application's LWA client credentials. Read afresh for every request, because the secret rotates. */
+export interface LwaCredentials {
+  readonly clientId: string
+  readonly clientSecret: string
+}
+
+/** One of the three grants sp-connect sends to `POST /auth/o2/token`. */
+export type TokenGrant =
+  | { readonly grantType: 'authorization_code'; readonly code: string; readonly redirectUri: string }
+  | { readonly grantType: 'refresh_token'; readonly refreshToken: string }
+  /** Grantless operations; several scopes are separated by single spaces. */
+  | { readonly grantType: 'client_credentials'; readonly scope: string }
+
+export type GrantType = TokenGrant['grantType']
+
+/** A token response that passed every check. */
+export interface LwaTokens {
+  readonly accessToken: string
+  readonly tokenType: 'bearer'
+  /** Seconds the access token lives: an integer ≥ 1, clamped to {@link MAX_EXPIRES_IN_SECONDS}. */
+  readonly expiresIn: number
+  /**
+   * The refresh token from the response: always present for `authorization_code`; for `refresh_token`
+   * `null` when LWA sent none (keep the one you have); always `null` for `client_credentials`.
+   */
+  readonly refreshToken: string | null
+}
+
+/** Retries for the refresh and client-credentials grants (never for a code that may have reached LWA). */
+export interface RetryPolicy {
+  /** Attempts in total, the first one included. Default 3. */
+  readonly maxAttempts: number
+  /** Backoff base: the cap before jitter is `min(maxDelayMs, baseDelayMs * 2^retry)`. Default 200. */
+  readonly baseDelayMs: number
+  /** Largest backoff before jitter. Default 5000. */
+  readonly maxDelayMs: number
+  /**
+   * Longest `Retry-After` the client will wait out. A longer one ends the retries at once, and the error
+   * carries `retryAfterMs` / `retryAfterSeconds` for the caller. Default 30000.
+   */
+  readonly maxRetryAfterMs: number
+}
+
+export interface LwaClientOptions {
+  /** The token endpoint. Amazon's `https://api.amazon.com/auth/o2/token` is the config's default, not ours. */
+  readonly tokenUrl: string
+  /** Called for every attempt, so a rotated client secret takes effect without a restart. */
+  readonly credentials: () => LwaCredentials
+  /** Deadline per attempt (request and response body), in ms. Default 10000. */
+  readonly timeoutMs?: number
+  readonly retry?: Partial<RetryPolicy>
+  /** Default `sp-connect/<version> (Language=TypeScript; Platform=Node)`. */
+  readonly userAgent?: string
+}
+
+/** Longest access-token lifetime we accept; see `response.ts` for why larger values are clamped. */
+export const MAX_EXPIRES_IN_SECONDS = 86_400
+
+export const DEFAULT_TIMEOUT_MS = 10_000
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
+  maxAttempts: 3,
+  baseDelayMs: 200,
+  maxDelayMs: 5_000,
+  maxRetryAfterMs: 30_000,
+})
