@@ -108,9 +108,17 @@ function buildEnvSchema(allowHttpLoopback: boolean) {
     SP_CONNECT_REDIRECT_URI: url.optional(),
     SP_CONNECT_APP_ID: z
       .string()
-      .regex(/^amzn1\.(sellerapps\.app|sp\.solution)\.[A-Za-z0-9-]+$/, 'must be an SP-API app id (amzn1.sp.solution.… or amzn1.sellerapps.app.…), not the LWA client id'),
+      .regex(
+        /^amzn1\.(sellerapps\.app|sp\.solution)\.[A-Za-z0-9-]+$/,
+        'must be an SP-API app id (amzn1.sp.solution.… or amzn1.sellerapps.app.…), not the LWA client id',
+      ),
     SP_CONNECT_APP_STATUS: z.enum(['draft', 'published']).default('published'),
-    SP_CONNECT_LWA_CLIENT_ID: z.string().regex(/^amzn1\.application-oa2-client\.[A-Za-z0-9]+$/, 'must be an LWA client id (amzn1.application-oa2-client.…)'),
+    SP_CONNECT_LWA_CLIENT_ID: z
+      .string()
+      .regex(
+        /^amzn1\.application-oa2-client\.[A-Za-z0-9]+$/,
+        'must be an LWA client id (amzn1.application-oa2-client.…)',
+      ),
     SP_CONNECT_LWA_CLIENT_SECRET: z.string().min(16, 'must be the LWA client secret'),
     SP_CONNECT_LWA_TOKEN_URL: url.default(AMAZON_LWA_TOKEN_URL),
     SP_CONNECT_CENTRAL_URL_TEMPLATE: template.default(AMAZON_URL_TEMPLATE),
@@ -144,7 +152,9 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
   const keyring = parseWith(problems, 'SP_CONNECT_ENCRYPTION_KEYS', () =>
     validateKeyring(parseKeyringSpec(env['SP_CONNECT_ENCRYPTION_KEYS'] ?? '')),
   )
-  const apiKeys = parseWith(problems, 'SP_CONNECT_API_KEYS', () => parseApiKeys(env['SP_CONNECT_API_KEYS'] ?? ''))
+  const apiKeys = parseWith(problems, 'SP_CONNECT_API_KEYS', () =>
+    parseApiKeys(env['SP_CONNECT_API_KEYS'] ?? ''),
+  )
   const database = parseWith(problems, 'DATABASE_URL', () => parseDatabaseUrl(env['DATABASE_URL'] ?? ''))
   const returnOrigins = parseWith(problems, 'SP_CONNECT_RETURN_ORIGINS', () =>
     parseOrigins(env['SP_CONNECT_RETURN_ORIGINS'] ?? '', allowHttpLoopback),
@@ -190,7 +200,8 @@ export function parseDatabaseUrl(value: string): DatabaseConfig {
   if (trimmed === '') throw new Error('is required')
   if (/^postgres(ql)?:\/\//.test(trimmed)) return { kind: 'postgres', url: trimmed }
   if (trimmed.startsWith('file:')) return { kind: 'sqlite', path: trimmed.slice('file:'.length) }
-  if (trimmed.startsWith('sqlite:')) return { kind: 'sqlite', path: trimmed.slice('sqlite:'.length).replace(/^\/\//, '') }
+  if (trimmed.startsWith('sqlite:'))
+    return { kind: 'sqlite', path: trimmed.slice('sqlite:'.length).replace(/^\/\//, '') }
   if (/^[a-z]+:\/\//i.test(trimmed)) throw new Error('must be a SQLite path, file:PATH, or postgres://…')
   return { kind: 'sqlite', path: trimmed }
 }
@@ -206,7 +217,8 @@ export function parseApiKeys(spec: string): ApiKey[] {
       if (colon <= 0) throw new Error('must be name:key pairs separated by commas')
       const name = part.slice(0, colon)
       const key = part.slice(colon + 1)
-      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error('has a key name that is not 1-64 letters, digits, . _ -')
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+        throw new Error('has a key name that is not 1-64 letters, digits, . _ -')
       if (key.length < 32) throw new Error(`has a key ("${name}") shorter than 32 characters`)
       return { name, hash: sha256(key) }
     })
@@ -219,7 +231,8 @@ function validateKeyring(keys: KeyringKey[]): KeyringKey[] {
   if (keys.length === 0) throw new Error('must hold at least one key')
   const ids = new Set<string>()
   for (const { id, key } of keys) {
-    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error('has a key id that is not 1-32 letters, digits, - or _')
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id))
+      throw new Error('has a key id that is not 1-32 letters, digits, - or _')
     if (key.length !== 32) throw new Error(`key "${id}" is not 32 bytes of base64`)
     if (ids.has(id)) throw new Error(`names key "${id}" twice`)
     ids.add(id)
@@ -234,7 +247,8 @@ function parseOrigins(spec: string, allowHttpLoopback: boolean): string[] {
     .filter((part) => part.length > 0)
     .map((part) => {
       const url = new URL(part)
-      const ok = url.protocol === 'https:' || (url.protocol === 'http:' && allowHttpLoopback && isLoopbackUrl(url))
+      const ok =
+        url.protocol === 'https:' || (url.protocol === 'http:' && allowHttpLoopback && isLoopbackUrl(url))
       if (!ok) throw new Error('must list https:// origins')
       return url.origin
     })

@@ -24,12 +24,17 @@ export interface Runtime {
   close(): Promise<void>
 }
 
-export async function openRuntime(config: AppConfig, deps: Deps, options: { migrate?: boolean } = {}): Promise<Runtime> {
+export async function openRuntime(
+  config: AppConfig,
+  deps: Deps,
+  options: { migrate?: boolean } = {},
+): Promise<Runtime> {
   const store = await openStore(config.database)
   try {
     if (options.migrate !== false) {
       const failed = (await store.migrate()).filter((outcome) => outcome.status === 'failed')
-      if (failed.length > 0) throw new Error(`Database migration failed: ${failed.map((f) => f.name).join(', ')}`)
+      if (failed.length > 0)
+        throw new Error(`Database migration failed: ${failed.map((f) => f.name).join(', ')}`)
     }
     return buildRuntime(config, deps, store)
   } catch (error) {

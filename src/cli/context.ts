@@ -4,7 +4,7 @@
  * work alongside a running service: they share its database, never its memory.
  */
 import { type AppConfig, loadConfigFromEnv } from '../config.ts'
-import { defaultDeps, type Deps } from '../core/deps.ts'
+import { type Deps, defaultDeps } from '../core/deps.ts'
 import { openRuntime, type Runtime } from '../runtime.ts'
 import { devConfig, loadOrCreateDevData, readDevPublicUrl, resolveDataDir } from './dev-data.ts'
 

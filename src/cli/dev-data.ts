@@ -38,7 +38,8 @@ export function loadOrCreateDevData(dir: string): DevData {
   const file = join(dir, 'config.json')
   if (existsSync(file)) {
     const parsed = devDataSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')))
-    if (!parsed.success) throw new Error(`${file} is not a valid sp-connect dev config; move it away to start afresh.`)
+    if (!parsed.success)
+      throw new Error(`${file} is not a valid sp-connect dev config; move it away to start afresh.`)
     return parsed.data
   }
   const data: DevData = {
@@ -57,7 +58,9 @@ export function loadOrCreateDevData(dir: string): DevData {
 }
 
 export function writeDevRuntime(dir: string, publicUrl: string): void {
-  writeFileSync(join(dir, 'dev.json'), `${JSON.stringify({ publicUrl, pid: process.pid }, null, 2)}\n`, { mode: 0o600 })
+  writeFileSync(join(dir, 'dev.json'), `${JSON.stringify({ publicUrl, pid: process.pid }, null, 2)}\n`, {
+    mode: 0o600,
+  })
 }
 
 /** The public URL of the dev server that last ran on this folder, or the default one. */
@@ -88,7 +91,9 @@ export function devConfig(data: DevData, dir: string, publicUrl: string, port: n
       spapiSandbox: false,
     }),
     database: { kind: 'sqlite' as const, path: join(dir, 'sp-connect.db') },
-    keyring: [{ id: data.encryptionKey.id, key: new Uint8Array(Buffer.from(data.encryptionKey.key, 'base64')) }],
+    keyring: [
+      { id: data.encryptionKey.id, key: new Uint8Array(Buffer.from(data.encryptionKey.key, 'base64')) },
+    ],
     apiKeys: [{ name: 'dev', hash: sha256(data.apiKey) }],
     tokenRefreshMarginMs: 5 * 60 * 1000,
     stateTtlMs: 10 * 60 * 1000,

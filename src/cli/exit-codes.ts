@@ -1,7 +1,15 @@
 /** CLI exit codes by error code (data, not a switch), so scripts can tell failures apart. */
 import type { ErrorCode } from '../core/errors.ts'
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3, needsReauthorization: 4, unavailable: 69, config: 78 } as const
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  notFound: 3,
+  needsReauthorization: 4,
+  unavailable: 69,
+  config: 78,
+} as const
 
 const BY_CODE: Partial<Record<ErrorCode, number>> = {
   invalid_request: EXIT.usage,

@@ -1,7 +1,8 @@
 /** Serves a fetch app on a port with @hono/node-server and closes it cleanly. */
-import { serve } from '@hono/node-server'
+
 import { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
 
 export interface Listening {
   readonly port: number

@@ -2,8 +2,9 @@
  * The sp-connect HTTP service as a Web-standard fetch app. Errors are mapped in one place: API routes answer
  * `{error: {code, message}}`, pages show a fixed text for the code. Nothing from the request is echoed.
  */
-import { Hono } from 'hono'
+
 import type { Context } from 'hono'
+import { Hono } from 'hono'
 import { centralOrigins } from '../core/authorization/consent-url.ts'
 import { isSpConnectError, SpConnectError } from '../core/errors.ts'
 import type { Runtime } from '../runtime.ts'
@@ -26,17 +27,26 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
     await next()
     // The path only: query strings carry state values and authorization codes.
     deps.logger.info(
-      { method: c.req.method, path: c.req.routePath, status: c.res.status, ms: Math.round(performance.now() - started) },
+      {
+        method: c.req.method,
+        path: c.req.routePath,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+      },
       'request',
     )
   })
   app.use(
     '*',
-    securityHeaders({ formActionOrigins: centralOrigins(config.amazon.centralUrlTemplate), hsts: config.mode !== 'dev' }),
+    securityHeaders({
+      formActionOrigins: centralOrigins(config.amazon.centralUrlTemplate),
+      hsts: config.mode !== 'dev',
+    }),
   )
   app.use('*', async (c, next) => {
     const url = new URL(c.req.url)
-    if (url.pathname.length + url.search.length > MAX_URL_LENGTH) throw new SpConnectError('invalid_request', { detail: 'URL too long' })
+    if (url.pathname.length + url.search.length > MAX_URL_LENGTH)
+      throw new SpConnectError('invalid_request', { detail: 'URL too long' })
     await next()
   })
 
@@ -72,7 +82,10 @@ function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Pro
   if (known.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds))
   const status = known.status as 400
   if (new URL(c.req.url).pathname.startsWith('/v1/') || c.req.path === '/healthz') {
-    const body = known.code === 'invalid_request' && known.detail ? { ...known.toJSON(), detail: known.detail } : known.toJSON()
+    const body =
+      known.code === 'invalid_request' && known.detail
+        ? { ...known.toJSON(), detail: known.detail }
+        : known.toJSON()
     return c.json({ error: body }, status)
   }
   return c.html(errorPage(known, { devMode: runtime.config.mode === 'dev' }), status)

@@ -7,7 +7,10 @@ import type { MiddlewareHandler } from 'hono'
 /** Longest URL (path + query) we accept; real callbacks are well under 1 KiB. */
 export const MAX_URL_LENGTH = 4096
 
-export function securityHeaders(options: { formActionOrigins: readonly string[]; hsts: boolean }): MiddlewareHandler {
+export function securityHeaders(options: {
+  formActionOrigins: readonly string[]
+  hsts: boolean
+}): MiddlewareHandler {
   const formAction = ["'self'", ...options.formActionOrigins].join(' ')
   const csp = [
     "default-src 'none'",

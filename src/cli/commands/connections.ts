@@ -3,6 +3,11 @@ import { SpConnectError } from '../../core/errors.ts'
 import { recordEvent } from '../../core/events/events.ts'
 import { isAccountType, isRegion } from '../../core/regions.ts'
 import { CONNECTION_STATUSES, type ConnectionStatus } from '../../store/store.ts'
+
+function isConnectionStatus(value: string): value is ConnectionStatus {
+  return (CONNECTION_STATUSES as readonly string[]).includes(value)
+}
+
 import { connectionJson } from '../../server/serialize.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
 import { connectionRows, printConnection, printJson, printTable } from '../output.ts'
@@ -19,14 +24,17 @@ export function registerConnectionCommands(program: Command): void {
     .option('--tenant <id>', 'only this tenant')
     .option('--status <status>', `only this status (${CONNECTION_STATUSES.join(', ')})`)
     .action(async (opts: TargetOptions & { json?: boolean; tenant?: string; status?: string }) => {
-      if (opts.status !== undefined && !(CONNECTION_STATUSES as readonly string[]).includes(opts.status)) {
-        throw new SpConnectError('invalid_request', { detail: `--status must be one of ${CONNECTION_STATUSES.join(', ')}` })
+      const status = opts.status
+      if (status !== undefined && !isConnectionStatus(status)) {
+        throw new SpConnectError('invalid_request', {
+          detail: `--status must be one of ${CONNECTION_STATUSES.join(', ')}`,
+        })
       }
       await withRuntime(opts, async ({ store }) => {
         const rows = await store.listConnections({
           limit: 1000,
           ...(opts.tenant ? { tenantId: opts.tenant } : {}),
-          ...(opts.status ? { status: opts.status as ConnectionStatus } : {}),
+          ...(status ? { status } : {}),
         })
         const json = rows.map(connectionJson)
         if (opts.json) printJson(json)
@@ -73,10 +81,19 @@ export function registerConnectionCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       async (
-        opts: TargetOptions & { sellingPartnerId: string; region: string; type: string; tenant?: string; json?: boolean },
+        opts: TargetOptions & {
+          sellingPartnerId: string
+          region: string
+          type: string
+          tenant?: string
+          json?: boolean
+        },
       ) => {
-        if (!isRegion(opts.region)) throw new SpConnectError('invalid_request', { detail: '--region must be na, eu or fe' })
-        if (!isAccountType(opts.type)) throw new SpConnectError('invalid_request', { detail: '--type must be seller or vendor' })
+        const { region, type } = opts
+        if (!isRegion(region))
+          throw new SpConnectError('invalid_request', { detail: '--region must be na, eu or fe' })
+        if (!isAccountType(type))
+          throw new SpConnectError('invalid_request', { detail: '--type must be seller or vendor' })
         const refreshToken = (await readStdin()).trim()
         if (!/^Atzr\|[\x21-\x7e]{1,2043}$/.test(refreshToken)) {
           throw new SpConnectError('invalid_request', {
@@ -86,8 +103,8 @@ export function registerConnectionCommands(program: Command): void {
         await withRuntime(opts, async ({ flows }) => {
           const { connection, outcome } = await flows.addVerifiedRefreshToken({
             sellingPartnerId: opts.sellingPartnerId,
-            region: opts.region as 'na',
-            accountType: opts.type as 'seller',
+            region,
+            accountType: type,
             tenantId: opts.tenant ?? null,
             refreshToken,
           })

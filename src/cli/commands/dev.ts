@@ -31,7 +31,8 @@ export function registerDevCommand(program: Command): void {
       const deps = defaultDeps({ logger })
 
       // Listen first so --port 0 works: the URLs in the config need the real port.
-      let handler: (request: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 })
+      let handler: (request: Request) => Response | Promise<Response> = () =>
+        new Response('starting', { status: 503 })
       const server = await listen((request) => handler(request), Number(opts.port), '127.0.0.1')
       const publicUrl = `http://localhost:${server.port}`
       const config = devConfig(data, dir, publicUrl, server.port)

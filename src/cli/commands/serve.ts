@@ -10,13 +10,18 @@ import { onShutdown } from '../shutdown.ts'
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('run the sp-connect service for production, configured by environment variables (see README)')
+    .description(
+      'run the sp-connect service for production, configured by environment variables (see README)',
+    )
     .action(async () => {
       const config = loadConfigFromEnv(process.env)
       const logger = createLogger(config.logLevel)
       const runtime = await openRuntime(config, defaultDeps({ logger }))
       const server = await listen(createServerApp(runtime).fetch, config.port, config.host)
-      logger.info({ port: server.port, host: config.host, publicUrl: config.publicUrl }, 'sp-connect is serving')
+      logger.info(
+        { port: server.port, host: config.host, publicUrl: config.publicUrl },
+        'sp-connect is serving',
+      )
       onShutdown(async () => {
         await server.close()
         await runtime.close()

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { z } from 'zod'
-import { createSimulator, generateDevApp, type SimulatedApp, startSimulatorServer } from '../../simulator/index.ts'
+import {
+  createSimulator,
+  generateDevApp,
+  type SimulatedApp,
+  startSimulatorServer,
+} from '../../simulator/index.ts'
 import { onShutdown } from '../shutdown.ts'
 
 const appsFileSchema = z.array(
@@ -20,7 +25,9 @@ const appsFileSchema = z.array(
 export function registerSimulatorCommand(program: Command): void {
   program
     .command('simulator')
-    .description("run the Amazon simulator alone (consent pages, LWA token endpoint, SP-API) for your own code")
+    .description(
+      'run the Amazon simulator alone (consent pages, LWA token endpoint, SP-API) for your own code',
+    )
     .option('--port <port>', 'port to listen on', '9000')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--apps <file>', 'JSON file with the app registrations to simulate')
@@ -40,10 +47,19 @@ export function registerSimulatorCommand(program: Command): void {
       }) => {
         const apps: SimulatedApp[] = opts.apps
           ? appsFileSchema.parse(JSON.parse(readFileSync(opts.apps, 'utf8'))).map(withoutUndefined)
-          : [generateDevApp({ redirectUri: opts.redirectUri, loginUri: opts.loginUri, status: opts.draft ? 'draft' : 'published' })]
+          : [
+              generateDevApp({
+                redirectUri: opts.redirectUri,
+                loginUri: opts.loginUri,
+                status: opts.draft ? 'draft' : 'published',
+              }),
+            ]
         const simulator = createSimulator({ apps, ...(opts.state ? { stateFile: opts.state } : {}) })
         const server = await startSimulatorServer(simulator, { port: Number(opts.port), hostname: opts.host })
-        const lines = [`Amazon simulator listening on ${server.url}`, `  LWA token endpoint  ${server.url}/auth/o2/token`]
+        const lines = [
+          `Amazon simulator listening on ${server.url}`,
+          `  LWA token endpoint  ${server.url}/auth/o2/token`,
+        ]
         lines.push(`  Consent page        ${server.url}/sellercentral.amazon.com/apps/authorize/consent`)
         lines.push(`  SP-API (NA)         ${server.url}/sellingpartnerapi-na.amazon.com`)
         for (const app of apps) {

@@ -5,7 +5,9 @@ import { type TargetOptions, withRuntime } from '../context.ts'
 export function registerTokenCommands(program: Command): void {
   program
     .command('token <id>')
-    .description('print a valid access token for a connection (refreshing it if needed); only the token goes to stdout')
+    .description(
+      'print a valid access token for a connection (refreshing it if needed); only the token goes to stdout',
+    )
     .option('--data <dir>', 'dev data folder')
     .action(async (id: string, opts: TargetOptions) => {
       await withRuntime(opts, async ({ tokens }) => {
@@ -16,7 +18,9 @@ export function registerTokenCommands(program: Command): void {
 
   program
     .command('call <id> <method> <path>')
-    .description('call SP-API with a connection\'s token and print the response, e.g. call con_… GET /sellers/v1/marketplaceParticipations')
+    .description(
+      "call SP-API with a connection's token and print the response, e.g. call con_… GET /sellers/v1/marketplaceParticipations",
+    )
     .option('--data <dir>', 'dev data folder')
     .option('--body <json>', 'request body (JSON)')
     .action(async (id: string, method: string, path: string, opts: TargetOptions & { body?: string }) => {
@@ -37,7 +41,9 @@ export function registerTokenCommands(program: Command): void {
         }
         process.stdout.write(`${printed}\n`)
         if (response.status >= 400) {
-          process.stderr.write(`SP-API answered HTTP ${response.status} (request id ${response.requestId ?? 'unknown'})\n`)
+          process.stderr.write(
+            `SP-API answered HTTP ${response.status} (request id ${response.requestId ?? 'unknown'})\n`,
+          )
           process.exitCode = 1
         }
       })

@@ -50,7 +50,8 @@ export async function openConnectSession(
 export function validateReturnTo(value: string, allowedOrigins: readonly string[]): string {
   if (value.length > 2048) throw new SpConnectError('invalid_request', { detail: 'return_to is too long' })
   if (value.startsWith('/') && !value.startsWith('//') && !value.includes('\\')) {
-    if (/[\s\x00-\x1f]/.test(value)) throw new SpConnectError('invalid_request', { detail: 'return_to has control characters' })
+    if (/[\s\p{Cc}]/u.test(value))
+      throw new SpConnectError('invalid_request', { detail: 'return_to has control characters' })
     return value
   }
   let url: URL

@@ -4,7 +4,14 @@
  * - Appstore / re-authorization: {amazon_callback_uri}?redirect_uri&amazon_state&state[&version=beta]
  */
 import { SpConnectError } from '../errors.ts'
-import { type AccountType, allCentralHosts, centralHost, DEFAULT_MARKETPLACE, findMarketplace, type Region } from '../regions.ts'
+import {
+  type AccountType,
+  allCentralHosts,
+  centralHost,
+  DEFAULT_MARKETPLACE,
+  findMarketplace,
+  type Region,
+} from '../regions.ts'
 
 export interface ConsentUrlInput {
   readonly appId: string
@@ -68,12 +75,16 @@ export function parseAmazonCallbackUri(value: string, centralUrlTemplate: string
     throw new SpConnectError('amazon_callback_invalid', { detail: 'amazon_callback_uri is not a URL' })
   }
   if (url.username || url.password || url.hash) {
-    throw new SpConnectError('amazon_callback_invalid', { detail: 'amazon_callback_uri has credentials or a fragment' })
+    throw new SpConnectError('amazon_callback_invalid', {
+      detail: 'amazon_callback_uri has credentials or a fragment',
+    })
   }
   const allowed = allowedAmazonCallbackBases(centralUrlTemplate)
   const base = allowed.find((prefix) => url.href.startsWith(`${prefix}/apps/authorize/confirm/`))
   if (!base) {
-    throw new SpConnectError('amazon_callback_invalid', { detail: 'amazon_callback_uri is not an Amazon confirm URL' })
+    throw new SpConnectError('amazon_callback_invalid', {
+      detail: 'amazon_callback_uri is not an Amazon confirm URL',
+    })
   }
   return url
 }

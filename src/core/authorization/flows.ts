@@ -15,7 +15,12 @@ import type { LwaClient } from '../lwa/client.ts'
 import type { LwaTokens } from '../lwa/types.ts'
 import { type AccountType, MARKETPLACES, type Region } from '../regions.ts'
 import { sealToken } from '../tokens/sealed.ts'
-import { buildAppstoreRedirect, buildConsentUrl, centralBaseUrl, parseAmazonCallbackUri } from './consent-url.ts'
+import {
+  buildAppstoreRedirect,
+  buildConsentUrl,
+  centralBaseUrl,
+  parseAmazonCallbackUri,
+} from './consent-url.ts'
 import {
   generateBrowserBinding,
   generateState,
@@ -31,7 +36,13 @@ const SELLING_PARTNER_ID = /^[A-Za-z0-9]{1,64}$/
 // LWA codes are short opaque strings; accept the URL-safe printable set and a generous length.
 const OAUTH_CODE = /^[A-Za-z0-9._~+/=|-]{1,1024}$/
 const AMAZON_STATE = /^[\x21-\x7e]{1,2048}$/
-const CALLBACK_PARAMS = ['state', 'selling_partner_id', 'spapi_oauth_code', 'mws_auth_token', 'error'] as const
+const CALLBACK_PARAMS = [
+  'state',
+  'selling_partner_id',
+  'spapi_oauth_code',
+  'mws_auth_token',
+  'error',
+] as const
 
 export interface AuthorizationSettings {
   readonly appId: string
@@ -122,7 +133,9 @@ export class AuthorizationFlows {
     const amazonState = single(input.query, 'amazon_state', 'amazon_callback_invalid')
     const sellingPartnerId = single(input.query, 'selling_partner_id', 'amazon_callback_invalid')
     if (!AMAZON_STATE.test(amazonState) || !SELLING_PARTNER_ID.test(sellingPartnerId)) {
-      throw new SpConnectError('amazon_callback_invalid', { detail: 'malformed amazon_state or selling_partner_id' })
+      throw new SpConnectError('amazon_callback_invalid', {
+        detail: 'malformed amazon_state or selling_partner_id',
+      })
     }
     const callbackUrl = parseAmazonCallbackUri(amazonCallbackUri, this.#settings.centralUrlTemplate)
     // Amazon's request names no region: the Central host of the confirm URL tells it; for amazon.com-style
@@ -156,11 +169,13 @@ export class AuthorizationFlows {
   async completeCallback(input: CallbackInput): Promise<CallbackResult> {
     const { query } = input
     for (const name of CALLBACK_PARAMS) {
-      if (query.getAll(name).length > 1) throw new SpConnectError('callback_invalid', { detail: `repeated ${name}` })
+      if (query.getAll(name).length > 1)
+        throw new SpConnectError('callback_invalid', { detail: `repeated ${name}` })
     }
     const stateValue = query.get('state')
     if (stateValue === null || stateValue === '') throw new SpConnectError('state_missing')
-    if (!isWellFormedRandomValue(stateValue)) throw new SpConnectError('state_invalid', { detail: 'malformed state' })
+    if (!isWellFormedRandomValue(stateValue))
+      throw new SpConnectError('state_invalid', { detail: 'malformed state' })
 
     const stateHash = hashSecretValue(stateValue)
     const record = await this.#store.getAuthState(stateHash)
@@ -169,7 +184,11 @@ export class AuthorizationFlows {
     if (record.consumedAt !== null) throw new SpConnectError('state_used')
     if (record.expiresAt <= now) throw new SpConnectError('state_expired')
     const binding = input.browserBinding
-    if (!binding || !isWellFormedRandomValue(binding) || !hashesEqual(hashSecretValue(binding), record.browserBindingHash)) {
+    if (
+      !binding ||
+      !isWellFormedRandomValue(binding) ||
+      !hashesEqual(hashSecretValue(binding), record.browserBindingHash)
+    ) {
       throw new SpConnectError('state_browser_mismatch')
     }
 
@@ -177,15 +196,23 @@ export class AuthorizationFlows {
     const code = query.get('spapi_oauth_code')
     if (query.has('error') && code === null) throw new SpConnectError('authorization_cancelled')
     const sellingPartnerId = query.get('selling_partner_id')
-    if (code === null || !OAUTH_CODE.test(code)) throw new SpConnectError('callback_invalid', { detail: 'bad code' })
+    if (code === null || !OAUTH_CODE.test(code))
+      throw new SpConnectError('callback_invalid', { detail: 'bad code' })
     if (sellingPartnerId === null || !SELLING_PARTNER_ID.test(sellingPartnerId)) {
       throw new SpConnectError('callback_invalid', { detail: 'bad selling_partner_id' })
     }
     if (record.sellingPartnerId !== null && record.sellingPartnerId !== sellingPartnerId) {
-      throw new SpConnectError('callback_invalid', { detail: 'selling partner differs from the Login URI request' })
+      throw new SpConnectError('callback_invalid', {
+        detail: 'selling partner differs from the Login URI request',
+      })
     }
     const existing = await this.#store.findConnection(sellingPartnerId, record.region)
-    if (existing && existing.tenantId !== null && record.tenantId !== null && existing.tenantId !== record.tenantId) {
+    if (
+      existing &&
+      existing.tenantId !== null &&
+      record.tenantId !== null &&
+      existing.tenantId !== record.tenantId
+    ) {
       throw new SpConnectError('connection_tenant_conflict')
     }
 
@@ -230,7 +257,10 @@ export class AuthorizationFlows {
       return await this.#lwa.exchangeCode(code, this.#settings.redirectUri)
     } catch (error) {
       if (isSpConnectError(error, 'lwa_invalid_grant')) {
-        throw new SpConnectError('code_rejected', { detail: 'LWA answered invalid_grant to the code', cause: error })
+        throw new SpConnectError('code_rejected', {
+          detail: 'LWA answered invalid_grant to the code',
+          cause: error,
+        })
       }
       throw error
     }
@@ -270,7 +300,9 @@ export class AuthorizationFlows {
           ...seal(existing.id),
         })
         if (!connection) break
-        await recordEvent(this.#store, this.#deps, 'connection.reauthorized', connection.id, { flow: input.flow })
+        await recordEvent(this.#store, this.#deps, 'connection.reauthorized', connection.id, {
+          flow: input.flow,
+        })
         return { connection, outcome: 'reauthorized' }
       }
       const id = newId('con', this.#deps.randomBytes)
@@ -286,7 +318,9 @@ export class AuthorizationFlows {
         return { connection, outcome: 'created' }
       }
     }
-    throw new SpConnectError('internal', { detail: 'could not store the connection after a concurrent write' })
+    throw new SpConnectError('internal', {
+      detail: 'could not store the connection after a concurrent write',
+    })
   }
 
   async #saveState(
@@ -314,7 +348,9 @@ export class AuthorizationFlows {
   }
 
   #bindingFor(existing: string | undefined): string {
-    return existing && isWellFormedRandomValue(existing) ? existing : generateBrowserBinding(this.#deps.randomBytes)
+    return existing && isWellFormedRandomValue(existing)
+      ? existing
+      : generateBrowserBinding(this.#deps.randomBytes)
   }
 
   async #findAnyRegion(sellingPartnerId: string): Promise<ConnectionRecord | undefined> {

@@ -2,9 +2,10 @@
  * The audit log: every lifecycle change of a connection becomes an event row. Event data never holds
  * tokens or secrets, only ids, codes and times.
  */
+
+import type { Store } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
-import type { Store } from '../../store/store.ts'
 
 export const EVENT_TYPES = [
   'connection.created',

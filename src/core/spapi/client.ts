@@ -45,7 +45,13 @@ export class SpApiClient {
   readonly #regions = new Map<string, Region>()
 
   constructor(
-    options: { store: Store; tokens: TokenManager; endpoints: SpApiEndpoints; userAgent?: string; timeoutMs?: number },
+    options: {
+      store: Store
+      tokens: TokenManager
+      endpoints: SpApiEndpoints
+      userAgent?: string
+      timeoutMs?: number
+    },
     deps: Deps,
   ) {
     this.#store = options.store
@@ -65,7 +71,8 @@ export class SpApiClient {
 
   async call(connectionId: string, request: SpApiRequest): Promise<SpApiResponse> {
     const method = request.method.toUpperCase()
-    if (!METHODS.has(method)) throw new SpConnectError('invalid_request', { detail: 'unsupported HTTP method' })
+    if (!METHODS.has(method))
+      throw new SpConnectError('invalid_request', { detail: 'unsupported HTTP method' })
     const url = new URL(`${this.baseUrl(await this.#regionOf(connectionId))}${safePath(request.path)}`)
     let token = await this.#tokens.getAccessToken(connectionId)
     let response = await this.#send(url, method, request, token.accessToken)
@@ -102,26 +109,44 @@ export class SpApiClient {
         signal: AbortSignal.timeout(this.#timeoutMs),
       })
     } catch (cause) {
-      throw new SpConnectError('spapi_unreachable', { cause, detail: `${method} ${url.pathname} failed to connect` })
+      throw new SpConnectError('spapi_unreachable', {
+        cause,
+        detail: `${method} ${url.pathname} failed to connect`,
+      })
     }
     const body = await readCapped(response)
-    return { status: response.status, headers: response.headers, body, requestId: response.headers.get('x-amzn-requestid') }
+    return {
+      status: response.status,
+      headers: response.headers,
+      body,
+      requestId: response.headers.get('x-amzn-requestid'),
+    }
   }
 }
 
 /** Only a plain absolute path (and query) may be appended to the endpoint: no scheme, host or traversal. */
 function safePath(path: string): string {
-  if (!path.startsWith('/') || path.startsWith('//') || path.includes('\\') || /(^|\/)\.\.?(\/|$|\?)/.test(path)) {
-    throw new SpConnectError('invalid_request', { detail: 'SP-API path must be an absolute path without dot segments' })
+  if (
+    !path.startsWith('/') ||
+    path.startsWith('//') ||
+    path.includes('\\') ||
+    /(^|\/)\.\.?(\/|$|\?)/.test(path)
+  ) {
+    throw new SpConnectError('invalid_request', {
+      detail: 'SP-API path must be an absolute path without dot segments',
+    })
   }
-  if (path.length > 4096 || /[\s#]/.test(path)) throw new SpConnectError('invalid_request', { detail: 'bad SP-API path' })
+  if (path.length > 4096 || /[\s#]/.test(path))
+    throw new SpConnectError('invalid_request', { detail: 'bad SP-API path' })
   return path
 }
 
 async function readCapped(response: Response): Promise<string> {
   const length = Number(response.headers.get('content-length') ?? '0')
-  if (length > MAX_RESPONSE_BYTES) throw new SpConnectError('spapi_unreachable', { detail: 'SP-API response too large' })
+  if (length > MAX_RESPONSE_BYTES)
+    throw new SpConnectError('spapi_unreachable', { detail: 'SP-API response too large' })
   const text = await response.text()
-  if (text.length > MAX_RESPONSE_BYTES) throw new SpConnectError('spapi_unreachable', { detail: 'SP-API response too large' })
+  if (text.length > MAX_RESPONSE_BYTES)
+    throw new SpConnectError('spapi_unreachable', { detail: 'SP-API response too large' })
   return text
 }

@@ -154,7 +154,9 @@ export class TokenManager {
       // A newer writer (a re-authorization) got there first: its token wins over ours.
       const newer = this.#storedToken(usable(await this.#store.getConnection(row.id)))
       if (newer) return newer
-      throw new SpConnectError('internal', { detail: 'refreshed token was fenced out and no newer token exists' })
+      throw new SpConnectError('internal', {
+        detail: 'refreshed token was fenced out and no newer token exists',
+      })
     }
     const token = { accessToken: tokens.accessToken, expiresAt }
     this.#cache.set(row.id, token)
@@ -177,11 +179,19 @@ export class TokenManager {
       })
       if (marked) {
         this.#cache.delete(row.id)
-        await recordEvent(this.#store, this.#deps, 'connection.needs_reauthorization', row.id, { reason: code })
+        await recordEvent(this.#store, this.#deps, 'connection.needs_reauthorization', row.id, {
+          reason: code,
+        })
       }
-      throw new SpConnectError('connection_needs_reauthorization', { cause: error, detail: 'LWA: invalid_grant' })
+      throw new SpConnectError('connection_needs_reauthorization', {
+        cause: error,
+        detail: 'LWA: invalid_grant',
+      })
     }
-    const recorded = await this.#store.recordRefreshFailure(row.id, row.version, { error: code, now: this.#deps.now() })
+    const recorded = await this.#store.recordRefreshFailure(row.id, row.version, {
+      error: code,
+      now: this.#deps.now(),
+    })
     if (recorded) {
       await recordEvent(this.#store, this.#deps, 'connection.refresh_failed', row.id, {
         error: code,
@@ -194,8 +204,12 @@ export class TokenManager {
   /** The row's access token if it is fresh enough, decrypted and cached. */
   #storedToken(row: ConnectionRecord): AccessToken | undefined {
     const expiresAt = row.accessTokenExpiresAt
-    if (row.accessTokenCiphertext === null || expiresAt === null || !this.#isFresh(expiresAt)) return undefined
-    const token = { accessToken: openToken(this.#keyring, row.id, 'access_token', row.accessTokenCiphertext), expiresAt }
+    if (row.accessTokenCiphertext === null || expiresAt === null || !this.#isFresh(expiresAt))
+      return undefined
+    const token = {
+      accessToken: openToken(this.#keyring, row.id, 'access_token', row.accessTokenCiphertext),
+      expiresAt,
+    }
     this.#cache.set(row.id, token)
     return token
   }

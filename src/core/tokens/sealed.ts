@@ -10,10 +10,20 @@ export function connectionTokenContext(connectionId: string, column: TokenColumn
   return { table: 'connections', rowId: connectionId, column }
 }
 
-export function sealToken(keyring: Keyring, connectionId: string, column: TokenColumn, token: string): string {
+export function sealToken(
+  keyring: Keyring,
+  connectionId: string,
+  column: TokenColumn,
+  token: string,
+): string {
   return keyring.encrypt(token, connectionTokenContext(connectionId, column))
 }
 
-export function openToken(keyring: Keyring, connectionId: string, column: TokenColumn, ciphertext: string): string {
+export function openToken(
+  keyring: Keyring,
+  connectionId: string,
+  column: TokenColumn,
+  ciphertext: string,
+): string {
   return keyring.decrypt(ciphertext, connectionTokenContext(connectionId, column))
 }

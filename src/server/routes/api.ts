@@ -6,9 +6,9 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { createConnectSession, validateReturnTo } from '../../core/authorization/connect-sessions.ts'
 import { SpConnectError } from '../../core/errors.ts'
+import { recordEvent } from '../../core/events/events.ts'
 import { ACCOUNT_TYPES, findMarketplace, REGIONS } from '../../core/regions.ts'
 import { CONNECTION_STATUSES } from '../../store/store.ts'
-import { recordEvent } from '../../core/events/events.ts'
 import { bearerToken, findApiKey } from '../api-keys.ts'
 import type { ServerEnv } from '../context.ts'
 import { connectionJson, eventJson } from '../serialize.ts'
@@ -40,7 +40,10 @@ apiRoutes.get('/connections', async (c) => {
     limit: q.limit,
   })
   const last = rows.at(-1)
-  return c.json({ data: rows.map(connectionJson), next_after: rows.length === q.limit && last ? last.id : null })
+  return c.json({
+    data: rows.map(connectionJson),
+    next_after: rows.length === q.limit && last ? last.id : null,
+  })
 })
 
 apiRoutes.get('/connections/:id', async (c) => {
@@ -100,7 +103,10 @@ apiRoutes.post('/connect-sessions', async (c) => {
     returnTo: body.return_to === undefined ? null : validateReturnTo(body.return_to, config.returnOrigins),
   })
   return c.json(
-    { url: `${config.publicUrl}/connect/s/${session.token}`, expires_at: new Date(session.expiresAt).toISOString() },
+    {
+      url: `${config.publicUrl}/connect/s/${session.token}`,
+      expires_at: new Date(session.expiresAt).toISOString(),
+    },
     201,
   )
 })

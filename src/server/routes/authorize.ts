@@ -3,14 +3,14 @@
  * links), /login (Amazon's Login URI: Appstore and re-authorization) and /callback (the OAuth Redirect URI).
  */
 import { type Context, Hono } from 'hono'
+import { html } from 'hono/html'
 import { openConnectSession, validateReturnTo } from '../../core/authorization/connect-sessions.ts'
 import { SpConnectError } from '../../core/errors.ts'
 import { isAccountType, isRegion } from '../../core/regions.ts'
 import type { ServerEnv } from '../context.ts'
 import { readBindingCookie, writeBindingCookie } from '../cookies.ts'
-import { requireDashboardAccess } from './dashboard-auth.ts'
-import { html } from 'hono/html'
 import { layout } from '../pages/layout.ts'
+import { requireDashboardAccess } from './dashboard-auth.ts'
 
 export const authorizeRoutes = new Hono<ServerEnv>()
 
@@ -18,7 +18,8 @@ authorizeRoutes.get('/connect', requireDashboardAccess, async (c) => {
   const { flows, config } = c.var.runtime
   const region = c.req.query('region') ?? 'na'
   const type = c.req.query('type') ?? 'seller'
-  if (!isRegion(region) || !isAccountType(type)) throw new SpConnectError('invalid_request', { detail: 'region or type' })
+  if (!isRegion(region) || !isAccountType(type))
+    throw new SpConnectError('invalid_request', { detail: 'region or type' })
   const returnTo = c.req.query('return_to')
   const start = await flows.startWebsiteFlow({
     region,
@@ -77,7 +78,10 @@ authorizeRoutes.get('/connected', (c) =>
   ),
 )
 
-function redirectWithBinding(c: Context<ServerEnv>, start: { location: string; browserBinding: string }): Response {
+function redirectWithBinding(
+  c: Context<ServerEnv>,
+  start: { location: string; browserBinding: string },
+): Response {
   writeBindingCookie(c, start.browserBinding, c.var.runtime.config.insecureCookies)
   return c.redirect(start.location, 303)
 }

@@ -13,7 +13,10 @@ dashboardRoutes.get('/', async (c) => {
   const { store, config } = c.var.runtime
   const connections = await store.listConnections({ limit: 500 })
   return c.html(
-    dashboardPage(connections, { devMode: config.mode === 'dev', simulatorLinks: c.var.options.simulatorLinks }),
+    dashboardPage(connections, {
+      devMode: config.mode === 'dev',
+      simulatorLinks: c.var.options.simulatorLinks,
+    }),
   )
 })
 

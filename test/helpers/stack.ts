@@ -1,0 +1,160 @@
+/**
+ * A whole sp-connect deployment on loopback for integration tests: the Amazon simulator and the service as
+ * real HTTP servers, a real SQLite file in a temp folder, production configuration (the `__Host-` cookie,
+ * API keys) with http allowed to loopback only, a controllable clock, and a logger that keeps every line so
+ * tests can prove no secret was logged.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { listen } from '../../src/cli/listen.ts'
+import { loadConfigFromEnv } from '../../src/config.ts'
+import { defaultDeps, type Logger } from '../../src/core/deps.ts'
+import { openRuntime, type Runtime } from '../../src/runtime.ts'
+import { createServerApp } from '../../src/server/app.ts'
+import {
+  createSimulator,
+  generateDevApp,
+  type SimulatedApp,
+  type Simulator,
+  startSimulatorServer,
+} from '../../src/simulator/index.ts'
+
+export interface Clock {
+  now(): number
+  advance(ms: number): void
+}
+
+export function controllableClock(): Clock {
+  let offset = 0
+  return {
+    now: () => Date.now() + offset,
+    advance: (ms) => {
+      offset += ms
+    },
+  }
+}
+
+export class MemoryLogger implements Logger {
+  readonly lines: string[] = []
+  debug(obj: object, msg?: string): void {
+    this.lines.push(JSON.stringify({ level: 'debug', ...obj, msg }))
+  }
+  info(obj: object, msg?: string): void {
+    this.lines.push(JSON.stringify({ level: 'info', ...obj, msg }))
+  }
+  warn(obj: object, msg?: string): void {
+    this.lines.push(JSON.stringify({ level: 'warn', ...obj, msg }))
+  }
+  error(obj: object, msg?: string): void {
+    this.lines.push(
+      JSON.stringify({ level: 'error', ...obj, msg, err: String((obj as { err?: unknown }).err ?? '') }),
+    )
+  }
+  text(): string {
+    return this.lines.join('\n')
+  }
+}
+
+export interface Stack {
+  readonly serviceUrl: string
+  readonly simulatorUrl: string
+  readonly simulator: Simulator
+  readonly app: SimulatedApp
+  readonly runtime: Runtime
+  readonly apiKey: string
+  readonly dir: string
+  readonly dbPath: string
+  readonly env: Record<string, string>
+  readonly clock: Clock
+  readonly logger: MemoryLogger
+  /** Calls the service API with the API key. */
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: Record<string, unknown> }>
+  close(): Promise<void>
+}
+
+export interface StackOptions {
+  readonly draft?: boolean
+  readonly hybrid?: boolean
+  /** Override the LWA token URL (e.g. to a server that answers garbage). */
+  readonly lwaTokenUrl?: string
+  readonly env?: Record<string, string>
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'sp-connect-it-'))
+  const clock = controllableClock()
+  const logger = new MemoryLogger()
+  let handler: (request: Request) => Response | Promise<Response> = () =>
+    new Response('starting', { status: 503 })
+  const service = await listen((request) => handler(request), 0, '127.0.0.1')
+  const serviceUrl = `http://127.0.0.1:${service.port}`
+
+  const app = generateDevApp({
+    redirectUri: `${serviceUrl}/callback`,
+    loginUri: `${serviceUrl}/login`,
+    status: options.draft ? 'draft' : 'published',
+    ...(options.hybrid ? { hybrid: true } : {}),
+  })
+  const simulator = createSimulator({ apps: [app], now: clock.now })
+  const simServer = await startSimulatorServer(simulator, { port: 0, hostname: '127.0.0.1' })
+
+  const apiKey = randomBytes(24).toString('base64url')
+  const dbPath = join(dir, 'sp-connect.db')
+  const env: Record<string, string> = {
+    SP_CONNECT_INSECURE_ALLOW_HTTP_LOOPBACK: '1',
+    SP_CONNECT_PUBLIC_URL: serviceUrl,
+    SP_CONNECT_APP_ID: app.appId,
+    SP_CONNECT_APP_STATUS: options.draft ? 'draft' : 'published',
+    SP_CONNECT_LWA_CLIENT_ID: app.clientId,
+    SP_CONNECT_LWA_CLIENT_SECRET: app.clientSecrets[0]?.secret ?? '',
+    SP_CONNECT_LWA_TOKEN_URL: options.lwaTokenUrl ?? `${simServer.url}/auth/o2/token`,
+    SP_CONNECT_CENTRAL_URL_TEMPLATE: `${simServer.url}/{host}`,
+    SP_CONNECT_SPAPI_URL_TEMPLATE: `${simServer.url}/{host}`,
+    DATABASE_URL: dbPath,
+    SP_CONNECT_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    SP_CONNECT_API_KEYS: `backend:${apiKey}`,
+    SP_CONNECT_RETURN_ORIGINS: 'http://127.0.0.1:1',
+    ...options.env,
+  }
+  const config = loadConfigFromEnv(env)
+  const deps = defaultDeps({ logger, now: clock.now })
+  const runtime = await openRuntime(config, deps)
+  const server = createServerApp(runtime)
+  handler = (request) => server.fetch(request)
+
+  return {
+    serviceUrl,
+    simulatorUrl: simServer.url,
+    simulator,
+    app,
+    runtime,
+    apiKey,
+    dir,
+    dbPath,
+    env,
+    clock,
+    logger,
+    async api(method, path, body) {
+      const response = await fetch(`${serviceUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: body === undefined ? null : JSON.stringify(body),
+      })
+      const text = await response.text()
+      return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} }
+    },
+    async close() {
+      await service.close()
+      await simServer.close()
+      await simulator.close()
+      await runtime.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
