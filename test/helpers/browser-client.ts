@@ -59,6 +59,15 @@ export class BrowserClient {
     })
   }
 
+  /** Follows the first link whose text contains `text`. */
+  async clickLink(page: Hop, text: string): Promise<Hop> {
+    for (const link of page.body.matchAll(/<a\b[^>]*href="([^"]*)"[^>]*>([\s\S]*?)<\/a>/gi)) {
+      if ((link[2] ?? '').includes(text))
+        return this.get(new URL(decodeEntities(link[1] ?? ''), page.url).href)
+    }
+    throw new Error(`no link "${text}" on ${page.url}`)
+  }
+
   cookie(hostPort: string, name: string): string | undefined {
     return this.#cookies.get(hostPort)?.get(name)
   }
