@@ -1,0 +1,136 @@
+/**
+ * `createSimulator`: wires the registry, state, persistence and routes into one Hono app that plays
+ * Amazon's side of the SP-API authorization workflows.
+ */
+import { randomBytes } from 'node:crypto'
+import { Hono } from 'hono'
+import type { Region } from '../core/regions.ts'
+import { appstoreRoutes } from './appstore.ts'
+import { consentRoutes } from './consent.ts'
+import type { SimulatorContext } from './context.ts'
+import { controlRoutes } from './control.ts'
+import { validateFaults } from './faults.ts'
+import { manageRoutes } from './manage.ts'
+import { notFoundPage } from './pages.ts'
+import { loadStateFile, StateFileWriter } from './persistence.ts'
+import { AppRegistry } from './registry.ts'
+import { sendPage } from './responses.ts'
+import { STYLESHEET_PATH } from './routes.ts'
+import { spapiRoutes } from './spapi.ts'
+import { SimulatorState } from './state.ts'
+import { SIMULATOR_CSS } from './styles.ts'
+import { tokenRoutes } from './token-endpoint.ts'
+import { signRefreshToken } from './tokens.ts'
+import type { Simulator, SimulatorOptions, TokenEndpointCounters, TokenFaults } from './types.ts'
+
+function checkUri(uri: string, what: string): void {
+  let url: URL
+  try {
+    url = new URL(uri)
+  } catch {
+    throw new TypeError(`A simulated app's ${what} is not an absolute URL.`)
+  }
+  if (url.hash !== '' || uri.includes('#')) throw new TypeError(`A simulated app's ${what} has a fragment.`)
+}
+
+export function createSimulator(options: SimulatorOptions): Simulator {
+  const registry = new AppRegistry(options.apps)
+  for (const app of options.apps) {
+    for (const uri of app.redirectUris) checkUri(uri, 'redirect URI')
+    checkUri(app.loginUri, 'login URI')
+  }
+  const baseNow = options.now ?? Date.now
+  const random = options.random ?? Math.random
+  const state = new SimulatorState()
+  const saved = options.stateFile !== undefined ? loadStateFile(options.stateFile) : undefined
+  if (saved) state.restore(saved)
+  // A generated secret must survive restarts with the state file, or the saved grants' tokens would fail.
+  const generatedSecret =
+    options.signingSecret === undefined
+      ? (saved?.signingSecret ?? randomBytes(32).toString('base64url'))
+      : undefined
+  const signingSecret = options.signingSecret ?? generatedSecret ?? ''
+  const writer =
+    options.stateFile !== undefined
+      ? new StateFileWriter(options.stateFile, () => state.snapshot(generatedSecret))
+      : undefined
+  if (writer) {
+    state.onChange = () => writer.schedule()
+    if (!saved) writer.schedule()
+  }
+
+  const now = () => baseNow() + state.clockOffsetMs
+  const ctx: SimulatorContext = { registry, state, signingSecret, now, random }
+
+  const api: Omit<Simulator, 'app'> = {
+    counters: (): TokenEndpointCounters => structuredClone(state.counters),
+    resetCounters: () => state.resetCounters(),
+    revoke(sellingPartnerId: string, appId?: string) {
+      const clientId = appId === undefined ? null : registry.byAppId(appId)?.clientId
+      if (clientId === undefined) throw new RangeError('No simulated app has that app id.')
+      state.revoke(sellingPartnerId, clientId, now())
+    },
+    expireAccessTokens: (sellingPartnerId?: string) =>
+      state.expireAccessTokens(sellingPartnerId ?? null, now()),
+    setFaults(faults: TokenFaults) {
+      state.faults = validateFaults(faults)
+    },
+    advanceClock(ms: number) {
+      if (!Number.isFinite(ms)) throw new RangeError('advanceClock needs a finite number of milliseconds.')
+      state.clockOffsetMs += ms
+      state.onChange()
+    },
+    now,
+    selfAuthorize(appId: string, sellingPartnerId: string, region: Region): string {
+      const app = registry.byAppId(appId)
+      if (!app) throw new RangeError('No simulated app has that app id.')
+      // Self-authorization works for draft apps too, and never invalidates earlier tokens (§7.5).
+      const issuedAt = now()
+      const grant = state.addGrant({
+        sellingPartnerId,
+        appId,
+        clientId: app.clientId,
+        region,
+        issuedAt,
+        kind: 'self',
+      })
+      return signRefreshToken(signingSecret, {
+        g: grant.id,
+        n: grant.serial,
+        sp: sellingPartnerId,
+        c: app.clientId,
+        r: region,
+        iat: issuedAt,
+      })
+    },
+    close: async () => {
+      await writer?.flush()
+    },
+  }
+
+  const app = new Hono()
+  app.get(STYLESHEET_PATH, (c) =>
+    c.body(SIMULATOR_CSS, 200, {
+      'Content-Type': 'text/css; charset=utf-8',
+      'Cache-Control': 'public, max-age=3600',
+      'X-Content-Type-Options': 'nosniff',
+    }),
+  )
+  app.route(
+    '/',
+    controlRoutes({
+      simulator: api,
+      faults: () => structuredClone(state.faults),
+      clockOffsetMs: () => state.clockOffsetMs,
+      apps: () => registry.all().map((a) => ({ appId: a.appId, name: a.name, status: a.status })),
+    }),
+  )
+  app.route('/', tokenRoutes(ctx))
+  app.route('/', spapiRoutes(ctx))
+  app.route('/', consentRoutes(ctx))
+  app.route('/', appstoreRoutes(ctx))
+  app.route('/', manageRoutes(ctx))
+  // The simulator's base is unknown for an unmatched path, so this page goes without the stylesheet.
+  app.notFound((c) => sendPage(c, notFoundPage(undefined), 404, null))
+  return { app, ...api }
+}

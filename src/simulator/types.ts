@@ -1,0 +1,85 @@
+/**
+ * Public types of the Amazon simulator. Other parts of sp-connect (CLI, tests, the dev server) code
+ * against exactly these shapes, so change them only together with their users.
+ */
+import type { Hono } from 'hono'
+import type { Region } from '../core/regions.ts'
+
+/** One app as registered in Amazon's Developer Central / Solution Provider Portal. */
+export interface SimulatedApp {
+  /** App ID used as `application_id` on the consent URI: `amzn1.sp.solution.<uuid>`. */
+  appId: string
+  /** LWA client id: `amzn1.application-oa2-client.<hex>`. */
+  clientId: string
+  /** LWA client secrets (`amzn1.oa2-cs.v1.<hex>`); several may be valid during a rotation. */
+  clientSecrets: { secret: string; expiresAt: number | null }[]
+  name: string
+  /** Registered OAuth Redirect URIs; the first is used when the consent URI names none. */
+  redirectUris: string[]
+  /** Registered OAuth Login URI (Appstore and re-authorization flows). */
+  loginUri: string
+  status: 'draft' | 'published'
+  /** Hybrid (SP-API + MWS) app: the redirect carries `mws_auth_token` (seller apps only). */
+  hybrid?: boolean
+}
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const
+export type GrantType = (typeof GRANT_TYPES)[number]
+
+/** Faults injected into the LWA token endpoint, applied before normal processing. */
+export interface TokenFaults {
+  /** Share of calls (0..1) answered with 500 server_error or 503 temporarily_unavailable. */
+  errorRate?: number
+  /** Share of calls (0..1) answered with 429 and a Retry-After header. */
+  throttleRate?: number
+  /** Retry-After value for throttled calls; 1 when absent. */
+  retryAfterSeconds?: number
+  /** Delay added before every affected call is answered. */
+  latencyMs?: number
+  /** Simulator-clock milliseconds: every affected call answers 503 until then. */
+  outageUntil?: number
+  /** Restrict the faults to these grant types; all calls when absent. */
+  grants?: GrantType[]
+}
+
+export interface TokenEndpointCounters {
+  total: number
+  byGrant: { authorization_code: number; refresh_token: number; client_credentials: number; other: number }
+  byOutcome: { ok: number; error: number; fault: number }
+}
+
+export interface SimulatorOptions {
+  apps: SimulatedApp[]
+  /** HMAC key for the stateless tokens; random when absent (and then kept in `stateFile`, if any). */
+  signingSecret?: string
+  /** JSON file (mode 0600) keeping grants, revocations, clock offset and counters across restarts. */
+  stateFile?: string
+  /** Millisecond clock; `Date.now` by default. The control API can add an offset. */
+  now?: () => number
+  /** Source of randomness for fault injection; `Math.random` by default. */
+  random?: () => number
+}
+
+export interface Simulator {
+  /** Fetch-style app; serve it, or mount it: `parent.route('/__amazon', sim.app)`. */
+  readonly app: Hono
+  counters(): TokenEndpointCounters
+  resetCounters(): void
+  /**
+   * Revokes the partner's grants issued up to now, for one app or for all apps.
+   * Throws RangeError for an unknown app id.
+   */
+  revoke(sellingPartnerId: string, appId?: string): void
+  /** Makes every access token issued up to now expire, for one partner or for everyone. */
+  expireAccessTokens(sellingPartnerId?: string): void
+  setFaults(faults: TokenFaults): void
+  advanceClock(ms: number): void
+  now(): number
+  /**
+   * Seller/Vendor Central self-authorization: a new grant and its refresh token (draft apps too).
+   * Throws RangeError for an unknown app id.
+   */
+  selfAuthorize(appId: string, sellingPartnerId: string, region: Region): string
+  /** Writes pending state to `stateFile`. */
+  close(): Promise<void>
+}
