@@ -8,6 +8,7 @@ export {
   createKyselyStore,
   DEFAULT_LIST_LIMIT,
   type KyselyStoreOptions,
+  MAX_DELIVERY_ERROR_LENGTH,
   MAX_LIST_LIMIT,
 } from './kysely-store.ts'
 export { MIGRATIONS } from './migrations/index.ts'
@@ -30,4 +31,4 @@ export {
   SQLITE_BUSY_TIMEOUT_MS,
 } from './sqlite.ts'
 export type * from './store.ts'
-export { AUTH_FLOWS, CONNECTION_STATUSES } from './store.ts'
+export { APP_SECRET_STATES, AUTH_FLOWS, CONNECTION_STATUSES, DELIVERY_STATUSES } from './store.ts'

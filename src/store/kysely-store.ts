@@ -4,38 +4,54 @@
  * DO NOTHING RETURNING *`): the database decides atomically, so no caller ever reads, decides, then writes.
  * Only portable SQL is used here; dialect-specific setup lives in sqlite.ts (and later postgres.ts).
  *
- * `updated_at` moves with `version`, i.e. with every write that changes tokens or status; lease bookkeeping
- * changes neither.
+ * `updated_at` moves with `version`, i.e. with every write that changes tokens or status; lease bookkeeping,
+ * usage, reminders and re-encryption change neither.
+ *
+ * The one multi-statement transaction outside migrations is `appendEvent` (an event and its outbox rows);
+ * on SQLite it starts with `BEGIN IMMEDIATE` through the driver in sqlite.ts.
  */
+import { randomBytes } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Region } from '../core/regions.ts'
 import { MIGRATIONS } from './migrations/index.ts'
 import { type Migration, migrateToLatest, type SqlDialectName } from './migrator.ts'
 import {
   type Database,
+  toAppSecretRecord,
   toAuthStateRecord,
+  toConnectionCiphertexts,
   toConnectionRecord,
   toConnectSessionRecord,
+  toDeliveryRecord,
   toEventRecord,
 } from './schema.ts'
 import type {
+  AppSecretRecord,
+  AppSecretState,
   AuthStateRecord,
+  ConnectionCiphertexts,
   ConnectionFilter,
   ConnectionRecord,
   ConnectSessionRecord,
+  DeliveryRecord,
+  DeliveryResult,
+  DeliveryStatus,
   EventRecord,
   MigrationOutcome,
   NewConnection,
   Reauthorization,
+  RefreshCandidateQuery,
   RefreshFailure,
   Store,
   TokenUpdate,
 } from './store.ts'
 
-/** Page size of `listConnections` and `listEvents` when the caller gives none. */
+/** Page size of the `list…` methods when the caller gives none. */
 export const DEFAULT_LIST_LIMIT = 100
-/** Largest page `listConnections` and `listEvents` return, whatever the caller asks. */
+/** Largest page a `list…` or `claim…` method returns, whatever the caller asks. */
 export const MAX_LIST_LIMIT = 1000
+/** Longest `last_error` kept on a delivery, in characters (code points). */
+export const MAX_DELIVERY_ERROR_LENGTH = 300
 
 export interface KyselyStoreOptions {
   readonly dialect: SqlDialectName
@@ -49,6 +65,17 @@ export interface KyselyStoreOptions {
 export function clampLimit(limit: number | undefined): number {
   if (limit === undefined || Number.isNaN(limit)) return DEFAULT_LIST_LIMIT
   return Math.min(Math.max(Math.trunc(limit), 1), MAX_LIST_LIMIT)
+}
+
+/** A new delivery id: `dlv_` and 128 random bits, base64url. */
+export function newDeliveryId(): string {
+  return `dlv_${randomBytes(16).toString('base64url')}`
+}
+
+/** Cuts an error text to {@link MAX_DELIVERY_ERROR_LENGTH} code points, never splitting a surrogate pair. */
+export function truncateDeliveryError(error: string): string {
+  if (error.length <= MAX_DELIVERY_ERROR_LENGTH) return error
+  return Array.from(error).slice(0, MAX_DELIVERY_ERROR_LENGTH).join('')
 }
 
 class KyselyStore implements Store {
@@ -205,6 +232,9 @@ class KyselyStore implements Store {
         failure_count: 0,
         lease_owner: null,
         lease_until: null,
+        last_used_at: null,
+        refresh_not_before: null,
+        reauth_reminder_days: null,
         version: 1,
         created_at: connection.now,
         updated_at: connection.now,
@@ -234,6 +264,9 @@ class KyselyStore implements Store {
         failure_count: 0,
         lease_owner: null,
         lease_until: null,
+        // A new authorization starts a new 365-day clock (so new reminders) and ends any failure backoff.
+        refresh_not_before: null,
+        reauth_reminder_days: null,
         version: eb('version', '+', 1),
         updated_at: update.now,
       }))
@@ -260,6 +293,7 @@ class KyselyStore implements Store {
         last_refresh_at: update.now,
         last_refresh_error: null,
         failure_count: 0,
+        refresh_not_before: null,
         version: eb('version', '+', 1),
         updated_at: update.now,
       }))
@@ -278,6 +312,7 @@ class KyselyStore implements Store {
   }
 
   /**
+   * Sets `refresh_not_before` only when the failure carries `notBefore`.
    * Also refuses disconnected rows, so a late failure can never move a connection out of `disconnected`.
    * Moving a row *to* `disconnected` here drops its tokens and lease, as {@link disconnectConnection} does.
    */
@@ -305,6 +340,8 @@ class KyselyStore implements Store {
       .set((eb) => ({
         last_refresh_error: failure.error,
         failure_count: eb('failure_count', '+', 1),
+        // Without a notBefore the previous backoff (if any) stands.
+        ...(failure.notBefore === undefined ? {} : { refresh_not_before: failure.notBefore }),
         ...statusChange,
         version: eb('version', '+', 1),
         updated_at: failure.now,
@@ -371,29 +408,312 @@ class KyselyStore implements Store {
     return row && toConnectionRecord(row)
   }
 
-  async appendEvent(event: EventRecord): Promise<void> {
-    await this.#db
-      .insertInto('events')
-      .values({
-        id: event.id,
-        type: event.type,
-        connection_id: event.connectionId,
-        data: JSON.stringify(event.data),
-        created_at: event.createdAt,
-      })
-      .execute()
+  /**
+   * A URL listed twice gets one delivery. Deliveries are due at once (`next_attempt_at` = the event's time).
+   * Without URLs the event insert is a single statement and needs no transaction.
+   */
+  async appendEvent(event: EventRecord, webhookUrls: readonly string[] = []): Promise<void> {
+    const eventRow = {
+      id: event.id,
+      type: event.type,
+      connection_id: event.connectionId,
+      data: JSON.stringify(event.data),
+      created_at: event.createdAt,
+    }
+    const urls = [...new Set(webhookUrls)]
+    if (urls.length === 0) {
+      await this.#db.insertInto('events').values(eventRow).execute()
+      return
+    }
+    const deliveries = urls.map((url) => ({
+      id: newDeliveryId(),
+      event_id: event.id,
+      url,
+      status: 'pending',
+      attempts: 0,
+      next_attempt_at: event.createdAt,
+      last_status_code: null,
+      last_error: null,
+      lease_owner: null,
+      lease_until: null,
+      created_at: event.createdAt,
+      updated_at: event.createdAt,
+      delivered_at: null,
+    }))
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.insertInto('events').values(eventRow).execute()
+      await trx.insertInto('webhook_deliveries').values(deliveries).execute()
+    })
   }
 
   /** Newest first (created_at, then id, descending). */
-  async listEvents(filter: { connectionId?: string; limit?: number } = {}): Promise<EventRecord[]> {
+  async listEvents(
+    filter: { connectionId?: string; type?: string; limit?: number } = {},
+  ): Promise<EventRecord[]> {
     let query = this.#db.selectFrom('events').selectAll()
     if (filter.connectionId !== undefined) query = query.where('connection_id', '=', filter.connectionId)
+    if (filter.type !== undefined) query = query.where('type', '=', filter.type)
     const rows = await query
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .limit(clampLimit(filter.limit))
       .execute()
     return rows.map(toEventRecord)
+  }
+
+  async getEvent(id: string): Promise<EventRecord | undefined> {
+    const row = await this.#db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()
+    return row && toEventRecord(row)
+  }
+
+  /** Never moves `last_used_at` backwards, so touches that land out of order keep the latest. */
+  async touchConnection(id: string, now: number): Promise<void> {
+    await this.#db
+      .updateTable('connections')
+      .set({ last_used_at: now })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', now)]))
+      .execute()
+  }
+
+  /**
+   * "Used since" is inclusive (`last_used_at >= warmUsedSince`), "expiring before" exclusive. A connection is
+   * tokenless when it has no access token or no expiry for it.
+   */
+  async listRefreshCandidates(query: RefreshCandidateQuery): Promise<ConnectionRecord[]> {
+    const rows = await this.#db
+      .selectFrom('connections')
+      .selectAll()
+      .where('status', '=', 'active')
+      .where('refresh_token_ciphertext', 'is not', null)
+      .where((eb) => eb.or([eb('refresh_not_before', 'is', null), eb('refresh_not_before', '<=', query.now)]))
+      .where((eb) =>
+        eb.or([
+          eb('lease_owner', 'is', null),
+          eb('lease_until', 'is', null),
+          eb('lease_until', '<=', query.now),
+        ]),
+      )
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('last_used_at', '>=', query.warmUsedSince),
+            eb.or([
+              eb('access_token_ciphertext', 'is', null),
+              eb('access_token_expires_at', 'is', null),
+              eb('access_token_expires_at', '<', query.warmExpiringBefore),
+            ]),
+          ]),
+          eb(eb.fn.coalesce('last_refresh_at', 'authorized_at'), '<=', query.idleCheckedBefore),
+        ]),
+      )
+      // NULLs sort first in SQLite and last in PostgreSQL, so "tokenless first" is spelled out.
+      .orderBy((eb) =>
+        eb
+          .case()
+          .when(eb.or([eb('access_token_ciphertext', 'is', null), eb('access_token_expires_at', 'is', null)]))
+          .then(0)
+          .else(1)
+          .end(),
+      )
+      .orderBy('access_token_expires_at')
+      .orderBy('id')
+      .limit(clampLimit(query.limit))
+      .execute()
+    return rows.map(toConnectionRecord)
+  }
+
+  /** Ordered by `reauthorize_by`, then id. */
+  async listConnectionsReauthorizeBefore(before: number, limit: number): Promise<ConnectionRecord[]> {
+    const rows = await this.#db
+      .selectFrom('connections')
+      .selectAll()
+      .where('status', '=', 'active')
+      .where('reauthorize_by', '<=', before)
+      .orderBy('reauthorize_by')
+      .orderBy('id')
+      .limit(clampLimit(limit))
+      .execute()
+    return rows.map(toConnectionRecord)
+  }
+
+  /**
+   * One conditional UPDATE, so two reminder jobs racing on the same threshold send it once. A reminder for an
+   * authorization that has since been replaced (another `authorized_at`) is refused.
+   */
+  async markReauthorizationReminder(id: string, authorizedAt: number, days: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('connections')
+      .set({ reauth_reminder_days: days })
+      .where('id', '=', id)
+      .where('authorized_at', '=', authorizedAt)
+      .where((eb) => eb.or([eb('reauth_reminder_days', 'is', null), eb('reauth_reminder_days', '>', days)]))
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
+  /** Every connection, disconnected ones included (their ciphertexts are null). */
+  async listConnectionCiphertexts(
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<ConnectionCiphertexts[]> {
+    let query = this.#db
+      .selectFrom('connections')
+      .select(['id', 'version', 'refresh_token_ciphertext', 'access_token_ciphertext'])
+    if (afterId !== undefined) query = query.where('id', '>', afterId)
+    const rows = await query.orderBy('id').limit(clampLimit(limit)).execute()
+    return rows.map(toConnectionCiphertexts)
+  }
+
+  async replaceConnectionCiphertexts(
+    id: string,
+    expectedVersion: number,
+    ciphertexts: { refreshTokenCiphertext: string | null; accessTokenCiphertext: string | null },
+  ): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('connections')
+      .set({
+        refresh_token_ciphertext: ciphertexts.refreshTokenCiphertext,
+        access_token_ciphertext: ciphertexts.accessTokenCiphertext,
+      })
+      .where('id', '=', id)
+      .where('version', '=', expectedVersion)
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
+  async insertAppSecret(secret: AppSecretRecord): Promise<void> {
+    await this.#db
+      .insertInto('app_secrets')
+      .values({
+        id: secret.id,
+        client_id: secret.clientId,
+        secret_ciphertext: secret.secretCiphertext,
+        state: secret.state,
+        created_at: secret.createdAt,
+        expires_at: secret.expiresAt,
+      })
+      .execute()
+  }
+
+  /** Newest first (created_at, then id, descending). */
+  async listAppSecrets(clientId: string): Promise<AppSecretRecord[]> {
+    const rows = await this.#db
+      .selectFrom('app_secrets')
+      .selectAll()
+      .where('client_id', '=', clientId)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute()
+    return rows.map(toAppSecretRecord)
+  }
+
+  /** Changes only the fields given; an unknown id or no changes at all is a no-op. */
+  async updateAppSecret(
+    id: string,
+    changes: { state?: AppSecretState; expiresAt?: number | null; secretCiphertext?: string },
+  ): Promise<void> {
+    const set = {
+      ...(changes.state === undefined ? {} : { state: changes.state }),
+      ...(changes.expiresAt === undefined ? {} : { expires_at: changes.expiresAt }),
+      ...(changes.secretCiphertext === undefined ? {} : { secret_ciphertext: changes.secretCiphertext }),
+    }
+    if (Object.keys(set).length === 0) return
+    await this.#db.updateTable('app_secrets').set(set).where('id', '=', id).execute()
+  }
+
+  /**
+   * One `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING *`. SQLite runs a statement under its single write
+   * lock, on one snapshot, so choosing and leasing are one step and two claimers never overlap.
+   *
+   * PostgreSQL: the subquery must take `FOR UPDATE SKIP LOCKED` (dialect-conditional; SQLite has no such
+   * clause). Under READ COMMITTED, a row another claimer is leasing is then skipped rather than waited for, and
+   * one it already leased is re-checked against the subquery's conditions and dropped. The outer WHERE
+   * deliberately does not repeat those conditions: on SQLite that steers the planner from the primary key to
+   * scanning every due row through the (status, next_attempt_at) index.
+   */
+  async claimDueDeliveries(
+    now: number,
+    owner: string,
+    leaseUntil: number,
+    limit: number,
+  ): Promise<DeliveryRecord[]> {
+    const rows = await this.#db
+      .updateTable('webhook_deliveries')
+      .set({ lease_owner: owner, lease_until: leaseUntil })
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('webhook_deliveries')
+          .select('id')
+          .where('status', '=', 'pending')
+          .where('next_attempt_at', '<=', now)
+          .where((inner) =>
+            inner.or([
+              inner('lease_owner', 'is', null),
+              inner('lease_until', 'is', null),
+              inner('lease_until', '<=', now),
+            ]),
+          )
+          .orderBy('next_attempt_at')
+          .orderBy('id')
+          .limit(clampLimit(limit)),
+      )
+      .returningAll()
+      .execute()
+    // RETURNING has no defined order.
+    return rows
+      .map(toDeliveryRecord)
+      .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  /**
+   * "Still holds" means `lease_owner` is still `owner`, even if the lease ran out: nobody else claimed it, so
+   * the attempt's outcome is the latest word. `updated_at` moves to the result's time.
+   */
+  async completeDelivery(
+    id: string,
+    owner: string,
+    result: DeliveryResult,
+  ): Promise<DeliveryRecord | undefined> {
+    const outcome = result.ok
+      ? { status: 'delivered', delivered_at: result.now, last_error: null }
+      : {
+          ...(result.nextAttemptAt === null
+            ? { status: 'failed' }
+            : { status: 'pending', next_attempt_at: result.nextAttemptAt }),
+          last_error: truncateDeliveryError(result.error),
+        }
+    const row = await this.#db
+      .updateTable('webhook_deliveries')
+      .set((eb) => ({
+        ...outcome,
+        attempts: eb('attempts', '+', 1),
+        last_status_code: result.statusCode,
+        lease_owner: null,
+        lease_until: null,
+        updated_at: result.now,
+      }))
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .where('lease_owner', '=', owner)
+      .returningAll()
+      .executeTakeFirst()
+    return row && toDeliveryRecord(row)
+  }
+
+  /** Newest first (created_at, then id, descending). */
+  async listDeliveries(
+    filter: { eventId?: string; status?: DeliveryStatus; limit?: number } = {},
+  ): Promise<DeliveryRecord[]> {
+    let query = this.#db.selectFrom('webhook_deliveries').selectAll()
+    if (filter.eventId !== undefined) query = query.where('event_id', '=', filter.eventId)
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status)
+    const rows = await query
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(clampLimit(filter.limit))
+      .execute()
+    return rows.map(toDeliveryRecord)
   }
 }
 

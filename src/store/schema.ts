@@ -9,8 +9,16 @@
 import type { Selectable } from 'kysely'
 import { SpConnectError } from '../core/errors.ts'
 import { isAccountType, isRegion } from '../core/regions.ts'
-import type { AuthStateRecord, ConnectionRecord, ConnectSessionRecord, EventRecord } from './store.ts'
-import { AUTH_FLOWS, CONNECTION_STATUSES } from './store.ts'
+import type {
+  AppSecretRecord,
+  AuthStateRecord,
+  ConnectionCiphertexts,
+  ConnectionRecord,
+  ConnectSessionRecord,
+  DeliveryRecord,
+  EventRecord,
+} from './store.ts'
+import { APP_SECRET_STATES, AUTH_FLOWS, CONNECTION_STATUSES, DELIVERY_STATUSES } from './store.ts'
 
 /** One row per connected selling partner and region. */
 export interface ConnectionsTable {
@@ -31,6 +39,9 @@ export interface ConnectionsTable {
   failure_count: number
   lease_owner: string | null
   lease_until: number | null
+  last_used_at: number | null
+  refresh_not_before: number | null
+  reauth_reminder_days: number | null
   version: number
   created_at: number
   updated_at: number
@@ -72,13 +83,31 @@ export interface EventsTable {
   created_at: number
 }
 
-/** Encrypted application secrets (LWA client secrets during a rotation). Reserved; no Store method uses it yet. */
+/** LWA client secrets received through rotation, encrypted; several per client id while one is retiring. */
 export interface AppSecretsTable {
   id: string
-  kind: string
-  ciphertext: string
+  client_id: string
+  secret_ciphertext: string
+  state: string
   created_at: number
   expires_at: number | null
+}
+
+/** The webhook outbox: one row per event and endpoint, claimed under a lease by whichever worker sends it. */
+export interface WebhookDeliveriesTable {
+  id: string
+  event_id: string
+  url: string
+  status: string
+  attempts: number
+  next_attempt_at: number
+  last_status_code: number | null
+  last_error: string | null
+  lease_owner: string | null
+  lease_until: number | null
+  created_at: number
+  updated_at: number
+  delivered_at: number | null
 }
 
 /** Bookkeeping of applied migrations. Prefixed so it cannot clash with an application's own table. */
@@ -97,6 +126,7 @@ export interface Database {
   connect_sessions: ConnectSessionsTable
   events: EventsTable
   app_secrets: AppSecretsTable
+  webhook_deliveries: WebhookDeliveriesTable
   sp_connect_migrations: MigrationsTable
 }
 
@@ -104,6 +134,8 @@ export type ConnectionRow = Selectable<ConnectionsTable>
 export type AuthStateRow = Selectable<AuthStatesTable>
 export type ConnectSessionRow = Selectable<ConnectSessionsTable>
 export type EventRow = Selectable<EventsTable>
+export type AppSecretRow = Selectable<AppSecretsTable>
+export type DeliveryRow = Selectable<WebhookDeliveriesTable>
 
 function corrupt(table: string, column: string): SpConnectError {
   // The detail names the column, never its value: values may be hashes or ciphertext.
@@ -171,9 +203,29 @@ export function toConnectionRecord(row: ConnectionRow): ConnectionRecord {
     failureCount: requireInteger(t, 'failure_count', row.failure_count),
     leaseOwner: optionalString(t, 'lease_owner', row.lease_owner),
     leaseUntil: optionalInteger(t, 'lease_until', row.lease_until),
+    lastUsedAt: optionalInteger(t, 'last_used_at', row.last_used_at),
+    refreshNotBefore: optionalInteger(t, 'refresh_not_before', row.refresh_not_before),
+    reauthReminderDays: optionalInteger(t, 'reauth_reminder_days', row.reauth_reminder_days),
     version: requireInteger(t, 'version', row.version),
     createdAt: requireInteger(t, 'created_at', row.created_at),
     updatedAt: requireInteger(t, 'updated_at', row.updated_at),
+  }
+}
+
+/** The columns key rotation reads from `connections`. */
+export type ConnectionCiphertextsRow = Pick<
+  ConnectionRow,
+  'id' | 'version' | 'refresh_token_ciphertext' | 'access_token_ciphertext'
+>
+
+/** Maps the key-rotation columns of a `connections` row, or throws `internal` if they are corrupt. */
+export function toConnectionCiphertexts(row: ConnectionCiphertextsRow): ConnectionCiphertexts {
+  const t = 'connections'
+  return {
+    id: requireString(t, 'id', row.id),
+    version: requireInteger(t, 'version', row.version),
+    refreshTokenCiphertext: optionalString(t, 'refresh_token_ciphertext', row.refresh_token_ciphertext),
+    accessTokenCiphertext: optionalString(t, 'access_token_ciphertext', row.access_token_ciphertext),
   }
 }
 
@@ -226,5 +278,38 @@ export function toEventRecord(row: EventRow): EventRecord {
     connectionId: optionalString(t, 'connection_id', row.connection_id),
     data: data as Readonly<Record<string, unknown>>,
     createdAt: requireInteger(t, 'created_at', row.created_at),
+  }
+}
+
+/** Maps an `app_secrets` row to an {@link AppSecretRecord}, or throws `internal` if the row is corrupt. */
+export function toAppSecretRecord(row: AppSecretRow): AppSecretRecord {
+  const t = 'app_secrets'
+  return {
+    id: requireString(t, 'id', row.id),
+    clientId: requireString(t, 'client_id', row.client_id),
+    secretCiphertext: requireString(t, 'secret_ciphertext', row.secret_ciphertext),
+    state: oneOf(APP_SECRET_STATES, t, 'state', row.state),
+    createdAt: requireInteger(t, 'created_at', row.created_at),
+    expiresAt: optionalInteger(t, 'expires_at', row.expires_at),
+  }
+}
+
+/** Maps a `webhook_deliveries` row to a {@link DeliveryRecord}, or throws `internal` if the row is corrupt. */
+export function toDeliveryRecord(row: DeliveryRow): DeliveryRecord {
+  const t = 'webhook_deliveries'
+  return {
+    id: requireString(t, 'id', row.id),
+    eventId: requireString(t, 'event_id', row.event_id),
+    url: requireString(t, 'url', row.url),
+    status: oneOf(DELIVERY_STATUSES, t, 'status', row.status),
+    attempts: requireInteger(t, 'attempts', row.attempts),
+    nextAttemptAt: requireInteger(t, 'next_attempt_at', row.next_attempt_at),
+    lastStatusCode: optionalInteger(t, 'last_status_code', row.last_status_code),
+    lastError: optionalString(t, 'last_error', row.last_error),
+    leaseOwner: optionalString(t, 'lease_owner', row.lease_owner),
+    leaseUntil: optionalInteger(t, 'lease_until', row.lease_until),
+    createdAt: requireInteger(t, 'created_at', row.created_at),
+    updatedAt: requireInteger(t, 'updated_at', row.updated_at),
+    deliveredAt: optionalInteger(t, 'delivered_at', row.delivered_at),
   }
 }

@@ -12,6 +12,7 @@ import {
   type DatabaseConnection,
   type Driver,
   Kysely,
+  type QueryResult,
   type SqliteDatabase,
   SqliteDialect,
   SqliteDriver,
@@ -98,42 +99,95 @@ function isBusy(error: unknown): boolean {
 const delay = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
 
 /**
- * Kysely's SQLite driver, except that transactions start with `BEGIN IMMEDIATE`: every transaction we run
- * writes, and a deferred transaction that later upgrades to a writer fails with SQLITE_BUSY without waiting.
- *
- * The lock is awaited asynchronously rather than in SQLite's busy handler. The handler sleeps inside the
- * synchronous call, freezing the event loop; if the lock holder is another connection in this same process,
- * suspended between the statements of its own transaction, it could never finish and the wait would end in
- * SQLITE_BUSY. So BEGIN IMMEDIATE runs with busy_timeout 0 and retries after a timer.
+ * Kysely's one SQLite connection, except that a statement run outside a transaction that fails with
+ * SQLITE_BUSY is retried after a pause, until the busy timeout. Such a statement changed nothing (an
+ * autocommit statement is atomic), so running it again is safe. Inside a transaction we hold the write lock
+ * since BEGIN IMMEDIATE, so a BUSY there is not a wait, and retrying one statement of it would be wrong.
  */
-export class ImmediateSqliteDriver extends SqliteDriver {
+class PatientConnection implements DatabaseConnection {
+  readonly inner: DatabaseConnection
   readonly #busyTimeoutMs: number
-  readonly #noWait = CompiledQuery.raw('pragma busy_timeout = 0')
-  readonly #restoreWait: CompiledQuery
+  /** Set by the driver between BEGIN IMMEDIATE and COMMIT/ROLLBACK. */
+  inTransaction = false
 
-  constructor(database: SqliteDatabase, busyTimeoutMs: number) {
-    super({ database })
-    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new RangeError('busyTimeoutMs')
+  constructor(inner: DatabaseConnection, busyTimeoutMs: number) {
+    this.inner = inner
     this.#busyTimeoutMs = busyTimeoutMs
-    // PRAGMA takes no bound parameters; the value is a checked integer from our own configuration.
-    this.#restoreWait = CompiledQuery.raw(`pragma busy_timeout = ${busyTimeoutMs}`)
   }
 
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    if (this.inTransaction) return this.inner.executeQuery<R>(query)
     const deadline = Date.now() + this.#busyTimeoutMs
     let pause = 1
     for (;;) {
-      await connection.executeQuery(this.#noWait)
       try {
-        await connection.executeQuery(CompiledQuery.raw('begin immediate'))
-        return
+        return await this.inner.executeQuery<R>(query)
       } catch (error) {
         if (!isBusy(error) || Date.now() >= deadline) throw error
-      } finally {
-        await connection.executeQuery(this.#restoreWait)
       }
       await delay(pause)
       pause = Math.min(pause * 2, 50)
+    }
+  }
+
+  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    // Only SELECTs stream, and in WAL mode a reader never waits for a lock.
+    return this.inner.streamQuery<R>(query, chunkSize)
+  }
+}
+
+/**
+ * Kysely's SQLite driver, except that transactions start with `BEGIN IMMEDIATE`: every transaction we run
+ * writes, and a deferred transaction that later upgrades to a writer fails with SQLITE_BUSY without waiting.
+ *
+ * Locks are awaited asynchronously rather than in SQLite's busy handler. The handler sleeps inside the
+ * synchronous call, freezing the event loop; if the lock holder is another connection in this same process,
+ * suspended between the statements of its own transaction (a migration, or `appendEvent` writing an event
+ * and its deliveries), it could never finish and the wait would end in SQLITE_BUSY. So the connection runs
+ * with busy_timeout 0, and {@link PatientConnection} retries BUSY statements (BEGIN IMMEDIATE included) on
+ * timers.
+ */
+export class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #busyTimeoutMs: number
+  #connection: PatientConnection | undefined
+
+  constructor(database: SqliteDatabase, busyTimeoutMs: number) {
+    super({
+      database,
+      // PatientConnection does the waiting; SQLite itself must not.
+      onCreateConnection: async (connection) => {
+        await connection.executeQuery(CompiledQuery.raw('pragma busy_timeout = 0'))
+      },
+    })
+    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new RangeError('busyTimeoutMs')
+    this.#busyTimeoutMs = busyTimeoutMs
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await super.acquireConnection()
+    // SqliteDriver has a single connection, so one wrapper (and its transaction flag) goes with it.
+    if (this.#connection?.inner !== connection) {
+      this.#connection = new PatientConnection(connection, this.#busyTimeoutMs)
+    }
+    return this.#connection
+  }
+
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+    if (connection instanceof PatientConnection) connection.inTransaction = true
+  }
+
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await super.commitTransaction(connection)
+    // Only once COMMIT succeeded: if it failed, Kysely rolls back next, still inside the transaction.
+    if (connection instanceof PatientConnection) connection.inTransaction = false
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      await super.rollbackTransaction(connection)
+    } finally {
+      if (connection instanceof PatientConnection) connection.inTransaction = false
     }
   }
 }

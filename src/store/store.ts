@@ -34,6 +34,12 @@ export interface ConnectionRecord {
   readonly failureCount: number
   readonly leaseOwner: string | null
   readonly leaseUntil: number | null
+  /** When a caller last asked for this connection's token (written at most every few minutes). */
+  readonly lastUsedAt: number | null
+  /** After a failed refresh, the background refresher leaves the connection alone until then. */
+  readonly refreshNotBefore: number | null
+  /** The smallest "re-authorize within N days" reminder already sent for the current authorization. */
+  readonly reauthReminderDays: number | null
   /** Fencing version: bumped by every write that changes tokens or status. */
   readonly version: number
   readonly createdAt: number
@@ -81,8 +87,76 @@ export interface RefreshFailure {
   readonly error: string
   /** Set to move the connection out of `active` (e.g. to `needs_reauthorization`). */
   readonly status?: ConnectionStatus
+  /** The background refresher skips the connection until then (backoff after transient failures). */
+  readonly notBefore?: number
   readonly now: number
 }
+
+/** What the background refresher should look at now (see `listRefreshCandidates`). */
+export interface RefreshCandidateQuery {
+  readonly now: number
+  /** Connections used since then are kept warm… */
+  readonly warmUsedSince: number
+  /** …when their access token expires before this (or they have none). */
+  readonly warmExpiringBefore: number
+  /** Any connection whose last successful refresh (or authorization) is older than this gets a health check. */
+  readonly idleCheckedBefore: number
+  readonly limit: number
+}
+
+/** The ciphertexts of one connection, for re-encryption under a new key. */
+export interface ConnectionCiphertexts {
+  readonly id: string
+  readonly version: number
+  readonly refreshTokenCiphertext: string | null
+  readonly accessTokenCiphertext: string | null
+}
+
+export const APP_SECRET_STATES = ['active', 'retired'] as const
+export type AppSecretState = (typeof APP_SECRET_STATES)[number]
+
+/** An LWA client secret received through rotation, stored encrypted (AAD: app_secrets/<id>/secret). */
+export interface AppSecretRecord {
+  readonly id: string
+  readonly clientId: string
+  readonly secretCiphertext: string
+  readonly state: AppSecretState
+  readonly createdAt: number
+  /** When Amazon stops accepting it (null: not known). */
+  readonly expiresAt: number | null
+}
+
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number]
+
+/** One event's delivery to one webhook endpoint (the outbox). */
+export interface DeliveryRecord {
+  readonly id: string
+  readonly eventId: string
+  readonly url: string
+  readonly status: DeliveryStatus
+  readonly attempts: number
+  readonly nextAttemptAt: number
+  readonly lastStatusCode: number | null
+  readonly lastError: string | null
+  readonly leaseOwner: string | null
+  readonly leaseUntil: number | null
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly deliveredAt: number | null
+}
+
+export type DeliveryResult =
+  | { readonly ok: true; readonly statusCode: number; readonly now: number }
+  | {
+      readonly ok: false
+      readonly statusCode: number | null
+      /** A short error code or text; never a secret. */
+      readonly error: string
+      /** When to try again, or null to give up (status `failed`). */
+      readonly nextAttemptAt: number | null
+      readonly now: number
+    }
 
 export interface ConnectionFilter {
   readonly tenantId?: string
@@ -197,6 +271,69 @@ export interface Store {
   /** Deletes the tokens and marks the connection disconnected; bumps the version. */
   disconnectConnection(id: string, now: number): Promise<ConnectionRecord | undefined>
 
-  appendEvent(event: EventRecord): Promise<void>
-  listEvents(filter?: { connectionId?: string; limit?: number }): Promise<EventRecord[]>
+  /**
+   * Appends an event to the audit log and, in the same transaction, one pending delivery per webhook URL
+   * (the outbox): an event is never recorded without its deliveries, nor delivered without being recorded.
+   */
+  appendEvent(event: EventRecord, webhookUrls?: readonly string[]): Promise<void>
+  listEvents(filter?: { connectionId?: string; type?: string; limit?: number }): Promise<EventRecord[]>
+  getEvent(id: string): Promise<EventRecord | undefined>
+
+  // Background refresher, usage and re-authorization reminders
+
+  /** Records that a caller used the connection's token (no version bump). */
+  touchConnection(id: string, now: number): Promise<void>
+  /**
+   * Active connections with a refresh token, not in failure backoff (`refresh_not_before` null or <= now), whose
+   * lease is free or expired, and that are either warm (used since `warmUsedSince` and expiring before
+   * `warmExpiringBefore` or tokenless) or idle-unchecked (`COALESCE(last_refresh_at, authorized_at)` <=
+   * `idleCheckedBefore`). Soonest-expiring first (tokenless first), then by id.
+   */
+  listRefreshCandidates(query: RefreshCandidateQuery): Promise<ConnectionRecord[]>
+  /** Active connections whose `reauthorize_by` is at or before `before`, soonest first. */
+  listConnectionsReauthorizeBefore(before: number, limit: number): Promise<ConnectionRecord[]>
+  /**
+   * Records that the "N days left" reminder was sent for the authorization made at `authorizedAt`. True only if
+   * it had not been (no reminder yet, or only one for more days); a re-authorization resets reminders.
+   */
+  markReauthorizationReminder(id: string, authorizedAt: number, days: number): Promise<boolean>
+
+  // Key rotation
+
+  /** Ciphertexts of connections with id > `afterId` (all when undefined), ordered by id. */
+  listConnectionCiphertexts(afterId: string | undefined, limit: number): Promise<ConnectionCiphertexts[]>
+  /**
+   * Replaces both ciphertexts (same plaintexts under another key) if the row is still at `expectedVersion`.
+   * Does not bump the version: the tokens did not change, so a concurrent refresh's fenced write still lands.
+   */
+  replaceConnectionCiphertexts(
+    id: string,
+    expectedVersion: number,
+    ciphertexts: { refreshTokenCiphertext: string | null; accessTokenCiphertext: string | null },
+  ): Promise<boolean>
+
+  // LWA client secrets received through rotation
+
+  insertAppSecret(secret: AppSecretRecord): Promise<void>
+  /** Secrets of a client id, newest first. */
+  listAppSecrets(clientId: string): Promise<AppSecretRecord[]>
+  updateAppSecret(
+    id: string,
+    changes: { state?: AppSecretState; expiresAt?: number | null; secretCiphertext?: string },
+  ): Promise<void>
+
+  // Webhook outbox
+
+  /**
+   * Claims up to `limit` pending deliveries due at `now` whose lease is free or expired, setting the lease to
+   * `owner` until `leaseUntil`; oldest due first. Two claimers never get the same delivery.
+   */
+  claimDueDeliveries(now: number, owner: string, leaseUntil: number, limit: number): Promise<DeliveryRecord[]>
+  /** Records an attempt's result if `owner` still holds the delivery; increments attempts, clears the lease. */
+  completeDelivery(id: string, owner: string, result: DeliveryResult): Promise<DeliveryRecord | undefined>
+  listDeliveries(filter?: {
+    eventId?: string
+    status?: DeliveryStatus
+    limit?: number
+  }): Promise<DeliveryRecord[]>
 }

@@ -173,6 +173,80 @@ describe('SQLite store: transactions', () => {
   })
 })
 
+describe('SQLite store: waiting for the write lock', () => {
+  it('makes a plain statement on another handle wait for a suspended transaction without blocking the loop', async () => {
+    const path = join(tempDir(), 'autocommit-wait.db')
+    const a = kyselyOn(path)
+    const b = kyselyOn(path)
+    try {
+      await sql`create table t (n integer)`.execute(a)
+      let release = () => {}
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      let entered = () => {}
+      const inside = new Promise<void>((resolve) => {
+        entered = resolve
+      })
+      const first = a.transaction().execute(async (trx) => {
+        await sql`insert into t values (1)`.execute(trx)
+        entered()
+        await held
+        await sql`insert into t values (2)`.execute(trx)
+      })
+      await inside
+      // Not a transaction: SQLite's own busy handler would sleep here, synchronously, until it gave up.
+      const second = sql`insert into t values (3)`.execute(b)
+      setTimeout(release, 20)
+      await Promise.all([first, second])
+      const rows = await sql<{ n: number }>`select n from t order by rowid`.execute(a)
+      expect(rows.rows.map((r) => r.n)).toEqual([1, 2, 3])
+    } finally {
+      await a.destroy()
+      await b.destroy()
+    }
+  })
+
+  it('gives up with SQLITE_BUSY after the busy timeout, waiting on timers', async () => {
+    const path = join(tempDir(), 'busy.db')
+    const db = new Kysely<Database>({ dialect: new NodeSqliteDialect(openSqliteDatabase(path), 30) })
+    const other = new DatabaseSync(path)
+    try {
+      await sql`create table t (n integer)`.execute(db)
+      other.exec('begin immediate')
+      let turns = 0
+      const ticker = setInterval(() => {
+        turns++
+      }, 1)
+      const error = await sql`insert into t values (1)`.execute(db).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      clearInterval(ticker)
+      expect(String(error)).toMatch(/locked|busy/i)
+      // The event loop kept turning while the statement waited.
+      expect(turns).toBeGreaterThan(0)
+      other.exec('rollback')
+      await sql`insert into t values (2)`.execute(db)
+      expect((await sql<{ n: number }>`select n from t`.execute(db)).rows).toEqual([{ n: 2 }])
+    } finally {
+      other.close()
+      await db.destroy()
+    }
+  })
+
+  it('does not retry a statement that fails for another reason', async () => {
+    const db = kyselyOn(join(tempDir(), 'constraint.db'))
+    try {
+      await sql`create table t (n integer primary key)`.execute(db)
+      await sql`insert into t values (1)`.execute(db)
+      await expect(sql`insert into t values (1)`.execute(db)).rejects.toThrow(/UNIQUE/)
+    } finally {
+      await db.destroy()
+    }
+  })
+})
+
 describe('SQLite store: migrations', () => {
   it('creates the tables, reverts them with down, and re-applies', async () => {
     const db = kyselyOn(join(tempDir(), 'migrations.db'))
@@ -186,6 +260,7 @@ describe('SQLite store: migrations', () => {
         'connections',
         'events',
         'sp_connect_migrations',
+        'webhook_deliveries',
       ])
       const applied = await db.selectFrom('sp_connect_migrations').selectAll().execute()
       expect(applied).toEqual(MIGRATIONS.map((m) => ({ name: m.name, applied_at: T0 })))
@@ -197,6 +272,81 @@ describe('SQLite store: migrations', () => {
 
       const again = await migrateToLatest(db, MIGRATIONS, { dialect: 'sqlite', now: () => T0 + 1 })
       expect(again.every((r) => r.status === 'applied')).toBe(true)
+    } finally {
+      await db.destroy()
+    }
+  })
+
+  it('adds the token-lifecycle schema over existing rows and reverts to the initial one', async () => {
+    const db = kyselyOn(join(tempDir(), 'lifecycle.db'))
+    const [initial, lifecycle] = MIGRATIONS
+    const columns = async (table: string) =>
+      (
+        await sql<{ name: string }>`select name from pragma_table_info(${table}) order by cid`.execute(db)
+      ).rows.map((r) => r.name)
+    const indexes = async () =>
+      (
+        await sql<{
+          name: string
+        }>`select name from sqlite_master where type = 'index' and name not like 'sqlite_%' order by name`.execute(
+          db,
+        )
+      ).rows.map((r) => r.name)
+    try {
+      if (initial === undefined || lifecycle === undefined)
+        throw new Error('expected the two first migrations')
+      expect(lifecycle.name).toBe('2026-11-21T01-token-lifecycle')
+      await migrateToLatest(db, [initial], { dialect: 'sqlite', now: () => T0 })
+      const initialConnectionColumns = await columns('connections')
+      const initialIndexes = await indexes()
+      expect(await columns('app_secrets')).toEqual(['id', 'kind', 'ciphertext', 'created_at', 'expires_at'])
+      await sql`insert into connections (id, selling_partner_id, region, account_type, status,
+        refresh_token_ciphertext, authorized_at, reauthorize_by, created_at, updated_at)
+        values ('con-old', 'A1', 'na', 'seller', 'active', 'r', ${T0}, ${T0 + 1}, ${T0}, ${T0})`.execute(db)
+
+      const up = await migrateToLatest(db, MIGRATIONS, { dialect: 'sqlite', now: () => T0 + 1 })
+      expect(up.map((r) => r.status)).toEqual(['already_applied', 'applied'])
+      expect(await columns('connections')).toEqual([
+        ...initialConnectionColumns,
+        'last_used_at',
+        'refresh_not_before',
+        'reauth_reminder_days',
+      ])
+      expect(await columns('app_secrets')).toEqual([
+        'id',
+        'client_id',
+        'secret_ciphertext',
+        'state',
+        'created_at',
+        'expires_at',
+      ])
+      expect(await indexes()).toEqual(
+        [
+          ...initialIndexes,
+          'app_secrets_client_created_idx',
+          'connections_status_expires_idx',
+          'connections_status_reauthorize_idx',
+          'events_type_created_idx',
+          'webhook_deliveries_event_idx',
+          'webhook_deliveries_status_due_idx',
+        ].sort(),
+      )
+      const store = createKyselyStore(db, { dialect: 'sqlite' })
+      expect(await store.getConnection('con-old')).toMatchObject({
+        id: 'con-old',
+        lastUsedAt: null,
+        refreshNotBefore: null,
+        reauthReminderDays: null,
+        version: 1,
+      })
+
+      expect(await migrateDown(db, MIGRATIONS, { dialect: 'sqlite', steps: 1 })).toEqual([lifecycle.name])
+      expect(await columns('connections')).toEqual(initialConnectionColumns)
+      expect(await columns('app_secrets')).toEqual(['id', 'kind', 'ciphertext', 'created_at', 'expires_at'])
+      expect(await tableNames(db)).not.toContain('webhook_deliveries')
+      expect(await indexes()).toEqual(initialIndexes)
+      const kept = await sql<{ id: string }>`select id from connections`.execute(db)
+      expect(kept.rows).toEqual([{ id: 'con-old' }])
     } finally {
       await db.destroy()
     }
@@ -286,6 +436,46 @@ describe('SQLite store: corrupt rows fail loudly', () => {
   })
 })
 
+describe('SQLite store: corrupt outbox and secret rows fail loudly', () => {
+  it('rejects an unknown delivery status or app secret state', async () => {
+    const path = join(tempDir(), 'corrupt-outbox.db')
+    const store = await openSqliteStore({ path })
+    const raw = new DatabaseSync(path)
+    try {
+      await store.migrate()
+      await store.appendEvent({ id: 'evt-1', type: 't', connectionId: null, data: {}, createdAt: T0 }, [
+        'https://app.example/hook',
+      ])
+      await store.insertAppSecret({
+        id: 'sec-1',
+        clientId: 'client',
+        secretCiphertext: 'ct',
+        state: 'active',
+        createdAt: T0,
+        expiresAt: null,
+      })
+      raw.prepare(`update webhook_deliveries set status = ?`).run('sent')
+      raw.prepare(`update app_secrets set state = ?`).run('revoked')
+      for (const [attempt, column] of [
+        [() => store.listDeliveries(), 'webhook_deliveries: column status'],
+        [() => store.listAppSecrets('client'), 'app_secrets: column state'],
+      ] as const) {
+        const error = await attempt().then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(isSpConnectError(error, 'internal')).toBe(true)
+        const detail = isSpConnectError(error) ? String(error.detail) : ''
+        expect(detail).toContain(column)
+        expect(detail).not.toMatch(/sent|revoked/)
+      }
+    } finally {
+      raw.close()
+      await store.close()
+    }
+  })
+})
+
 /** A second Node process doing the same conditional writes on the same file. */
 const CHILD_SCRIPT = `
 import { existsSync, readFileSync } from 'node:fs'
@@ -300,18 +490,21 @@ const startAt = Number(readFileSync(goFile, 'utf8'))
 while (Date.now() < startAt) {}
 const consumed = []
 const leased = []
+const claimed = []
 for (let i = 0; i < count; i++) {
   if (await store.consumeAuthState('state-' + i, ${T0})) consumed.push(i)
   if (await store.acquireLease('con-' + i, owner, ${T0 + 60_000}, ${T0})) leased.push(i)
+  for (const d of await store.claimDueDeliveries(${T0}, owner, ${T0 + 60_000}, 1)) claimed.push(d.id)
 }
 await store.close()
-process.stdout.write(JSON.stringify({ owner, consumed, leased }) + '\\n')
+process.stdout.write(JSON.stringify({ owner, consumed, leased, claimed }) + '\\n')
 `
 
 interface ChildResult {
   owner: string
   consumed: number[]
   leased: number[]
+  claimed: string[]
 }
 
 function runChild(script: string, args: string[]): { ready: Promise<void>; done: Promise<ChildResult> } {
@@ -342,7 +535,7 @@ function runChild(script: string, args: string[]): { ready: Promise<void>; done:
 }
 
 describe('SQLite store: across processes', () => {
-  it('gives each state and each lease to exactly one of several processes', async () => {
+  it('gives each state, lease and delivery to exactly one of several processes', async () => {
     const dir = tempDir()
     const path = join(dir, 'shared.db')
     const script = join(dir, 'child.ts')
@@ -381,6 +574,13 @@ describe('SQLite store: across processes', () => {
           now: T0,
         })
       }
+      // As many deliveries as each child makes claim attempts, so between them they claim every one.
+      for (let i = 0; i < COUNT / 3; i++) {
+        await store.appendEvent(
+          { id: `evt-${i}`, type: 't', connectionId: null, data: {}, createdAt: T0 - i },
+          ['https://a.example/hook', 'https://b.example/hook', 'https://c.example/hook'],
+        )
+      }
       const storeModule = fileURLToPath(new URL('../../src/store/index.ts', import.meta.url))
       const children = Array.from({ length: CHILDREN }, (_, n) =>
         runChild(script, [storeModule, path, goFile, `child-${n}`, String(COUNT)]),
@@ -402,6 +602,13 @@ describe('SQLite store: across processes', () => {
         expect(row?.leaseOwner).toBe(leasedBy.get(i)?.[0])
         expect((await store.getAuthState(`state-${i}`))?.consumedAt).toBe(T0)
       }
+      const claims = results.flatMap((r) => r.claimed.map((id) => [id, r.owner] as const))
+      expect(claims).toHaveLength(COUNT)
+      expect(new Set(claims.map(([id]) => id)).size).toBe(COUNT)
+      const owners = new Map(claims)
+      const deliveries = await store.listDeliveries({ limit: COUNT })
+      expect(deliveries).toHaveLength(COUNT)
+      for (const d of deliveries) expect(d.leaseOwner).toBe(owners.get(d.id))
     } finally {
       await store.close()
     }

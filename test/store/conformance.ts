@@ -5,9 +5,12 @@
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type {
+  AppSecretRecord,
   AuthStateRecord,
   ConnectionRecord,
   ConnectSessionRecord,
+  DeliveryRecord,
+  EventRecord,
   NewConnection,
   Reauthorization,
   Store,
@@ -73,6 +76,17 @@ function reauthorization(overrides: Partial<Reauthorization> = {}): Reauthorizat
     authorizedAt: T0 + 2 * HOUR,
     reauthorizeBy: T0 + 2 * HOUR + 365 * 24 * HOUR,
     now: T0 + 2 * HOUR,
+    ...overrides,
+  }
+}
+
+function event(overrides: Partial<EventRecord> = {}): EventRecord {
+  return {
+    id: unique('evt'),
+    type: 'connection.created',
+    connectionId: null,
+    data: { flow: 'website' },
+    createdAt: T0,
     ...overrides,
   }
 }
@@ -287,6 +301,9 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
             failureCount: 0,
             leaseOwner: null,
             leaseUntil: null,
+            lastUsedAt: null,
+            refreshNotBefore: null,
+            reauthReminderDays: null,
             version: row.version,
             createdAt: T0,
             updatedAt: T0,
@@ -901,6 +918,844 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           expect(page[0]?.id).toBe('evt-104')
           expect(page[99]?.id).toBe('evt-005')
           expect(await store.listEvents({ limit: 5000 })).toHaveLength(105)
+        })
+      })
+
+      describe('events: type filter and lookup', () => {
+        it('filters by type, alone and with the connection, and finds one event by id', async () => {
+          const a = event({ id: 'evt-a', type: 'connection.created', connectionId: 'con-1', createdAt: T0 })
+          const b = event({
+            id: 'evt-b',
+            type: 'connection.refresh_failed',
+            connectionId: 'con-1',
+            createdAt: T0 + 1,
+          })
+          const c = event({
+            id: 'evt-c',
+            type: 'connection.created',
+            connectionId: 'con-2',
+            createdAt: T0 + 2,
+          })
+          for (const e of [a, b, c]) await store.appendEvent(e)
+          expect(await store.listEvents({ type: 'connection.created' })).toEqual([c, a])
+          expect(await store.listEvents({ type: 'connection.created', connectionId: 'con-1' })).toEqual([a])
+          expect(await store.listEvents({ type: 'connection.created', limit: 1 })).toEqual([c])
+          expect(await store.listEvents({ type: 'no.such_type' })).toEqual([])
+          expect(await store.getEvent('evt-b')).toEqual(b)
+          expect(await store.getEvent('no-such-event')).toBeUndefined()
+        })
+      })
+
+      describe('refresh backoff, usage and reminders on connections', () => {
+        it('sets the backoff from a failure’s notBefore, keeps it without one, and a refresh clears it', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          const one = defined(
+            await store.recordRefreshFailure(row.id, row.version, {
+              error: 'lwa_server_error',
+              notBefore: T0 + 5 * MINUTE,
+              now: T0 + 1,
+            }),
+          )
+          expect(one).toEqual({
+            ...row,
+            lastRefreshError: 'lwa_server_error',
+            failureCount: 1,
+            refreshNotBefore: T0 + 5 * MINUTE,
+            version: row.version + 1,
+            updatedAt: T0 + 1,
+          })
+          const two = defined(
+            await store.recordRefreshFailure(row.id, one.version, { error: 'lwa_unreachable', now: T0 + 2 }),
+          )
+          expect(two.refreshNotBefore).toBe(T0 + 5 * MINUTE)
+          const three = defined(
+            await store.recordRefreshFailure(row.id, two.version, {
+              error: 'lwa_server_error',
+              notBefore: T0 + 20 * MINUTE,
+              now: T0 + 3,
+            }),
+          )
+          expect(three.refreshNotBefore).toBe(T0 + 20 * MINUTE)
+          const refreshed = defined(
+            await store.updateTokens(row.id, three.version, {
+              accessTokenCiphertext: 'access-ct-2',
+              accessTokenExpiresAt: T0 + 2 * HOUR,
+              now: T0 + 4,
+            }),
+          )
+          expect(refreshed.refreshNotBefore).toBeNull()
+          expect(refreshed.failureCount).toBe(0)
+        })
+
+        it('re-authorization clears the backoff and the reminders but keeps the last use', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          await store.touchConnection(row.id, T0 + MINUTE)
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 30)).toBe(true)
+          const failed = defined(
+            await store.recordRefreshFailure(row.id, row.version, {
+              error: 'lwa_server_error',
+              notBefore: T0 + HOUR,
+              now: T0 + 2,
+            }),
+          )
+          expect(failed).toMatchObject({
+            lastUsedAt: T0 + MINUTE,
+            refreshNotBefore: T0 + HOUR,
+            reauthReminderDays: 30,
+          })
+          const re = defined(await store.reauthorizeConnection(row.id, reauthorization()))
+          expect(re).toMatchObject({
+            lastUsedAt: T0 + MINUTE,
+            refreshNotBefore: null,
+            reauthReminderDays: null,
+          })
+          expect(await store.getConnection(row.id)).toEqual(re)
+        })
+      })
+
+      describe('touchConnection', () => {
+        it('records the last use without bumping the version or updated_at', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          await store.touchConnection(row.id, T0 + MINUTE)
+          expect(await store.getConnection(row.id)).toEqual({ ...row, lastUsedAt: T0 + MINUTE })
+          await store.touchConnection(row.id, T0 + 5 * MINUTE)
+          expect(await store.getConnection(row.id)).toEqual({ ...row, lastUsedAt: T0 + 5 * MINUTE })
+          // A refresh fenced at the version read before the touches still lands.
+          const refreshed = await store.updateTokens(row.id, row.version, {
+            accessTokenCiphertext: 'access-ct-2',
+            accessTokenExpiresAt: T0 + 2 * HOUR,
+            now: T0 + 6 * MINUTE,
+          })
+          expect(refreshed?.lastUsedAt).toBe(T0 + 5 * MINUTE)
+        })
+
+        it('never moves the last use backwards', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          await store.touchConnection(row.id, T0 + 5 * MINUTE)
+          await store.touchConnection(row.id, T0 + MINUTE)
+          expect((await store.getConnection(row.id))?.lastUsedAt).toBe(T0 + 5 * MINUTE)
+          await Promise.all(
+            Array.from({ length: 10 }, (_, i) => store.touchConnection(row.id, T0 + 6 * MINUTE + i)),
+          )
+          expect((await store.getConnection(row.id))?.lastUsedAt).toBe(T0 + 6 * MINUTE + 9)
+        })
+
+        it('ignores unknown ids', async () => {
+          await store.touchConnection('no-such-id', T0)
+          expect(await store.listConnections()).toEqual([])
+        })
+      })
+
+      describe('listRefreshCandidates', () => {
+        const NOW = T0 + 100 * HOUR
+        const query = {
+          now: NOW,
+          warmUsedSince: NOW - HOUR,
+          warmExpiringBefore: NOW + 10 * MINUTE,
+          idleCheckedBefore: NOW - 24 * HOUR,
+          limit: 100,
+        }
+        const candidateIds = async (overrides: { limit?: number } = {}) =>
+          (await store.listRefreshCandidates({ ...query, ...overrides })).map((c) => c.id)
+
+        /** A connection authorized an hour ago (so not idle) and unused, unless told otherwise. */
+        async function connection(
+          id: string,
+          options: { expiresAt?: number | null; usedAt?: number; authorizedAt?: number } = {},
+        ): Promise<ConnectionRecord> {
+          const expiresAt = options.expiresAt === undefined ? NOW + 50 * MINUTE : options.expiresAt
+          const authorizedAt = options.authorizedAt ?? NOW - HOUR
+          const row = defined(
+            await store.insertConnection(
+              newConnection({
+                id,
+                accessTokenCiphertext: expiresAt === null ? null : 'access-ct',
+                accessTokenExpiresAt: expiresAt,
+                authorizedAt,
+                now: authorizedAt,
+              }),
+            ),
+          )
+          if (options.usedAt === undefined) return row
+          await store.touchConnection(id, options.usedAt)
+          return defined(await store.getConnection(id))
+        }
+
+        it('keeps warm the connections used since warmUsedSince that expire before warmExpiringBefore or have no token', async () => {
+          const used = NOW - MINUTE
+          await connection('warm', { usedAt: used, expiresAt: NOW + 5 * MINUTE })
+          await connection('used-at-cutoff', { usedAt: NOW - HOUR, expiresAt: NOW + 5 * MINUTE })
+          await connection('used-before-cutoff', { usedAt: NOW - HOUR - 1, expiresAt: NOW + 5 * MINUTE })
+          await connection('never-used', { expiresAt: NOW + 5 * MINUTE })
+          await connection('expires-at-cutoff', { usedAt: used, expiresAt: NOW + 10 * MINUTE })
+          await connection('expires-before-cutoff', { usedAt: used, expiresAt: NOW + 10 * MINUTE - 1 })
+          await connection('expires-later', { usedAt: used, expiresAt: NOW + 50 * MINUTE })
+          await connection('tokenless-used', { usedAt: used, expiresAt: null })
+          await connection('tokenless-unused', { expiresAt: null })
+          await connection('expired-used', { usedAt: used, expiresAt: NOW - MINUTE })
+          expect(await candidateIds()).toEqual([
+            'tokenless-used',
+            'expired-used',
+            'used-at-cutoff',
+            'warm',
+            'expires-before-cutoff',
+          ])
+        })
+
+        it('health-checks connections whose last refresh, or else authorization, is at or before idleCheckedBefore', async () => {
+          const cutoff = NOW - 24 * HOUR
+          await connection('auth-at-cutoff', { authorizedAt: cutoff })
+          await connection('auth-after-cutoff', { authorizedAt: cutoff + 1 })
+          await connection('auth-long-ago', { authorizedAt: T0 })
+          const refreshedAtCutoff = await connection('refreshed-at-cutoff', { authorizedAt: T0 })
+          const refreshedLater = await connection('refreshed-after-cutoff', { authorizedAt: T0 })
+          for (const [row, now] of [
+            [refreshedAtCutoff, cutoff],
+            [refreshedLater, cutoff + 1],
+          ] as const) {
+            defined(
+              await store.updateTokens(row.id, row.version, {
+                accessTokenCiphertext: 'access-ct-2',
+                accessTokenExpiresAt: NOW + 50 * MINUTE,
+                now,
+              }),
+            )
+          }
+          expect(await candidateIds()).toEqual(['auth-at-cutoff', 'auth-long-ago', 'refreshed-at-cutoff'])
+        })
+
+        it('skips connections in backoff, leased, not active, or without a refresh token', async () => {
+          const warm = { usedAt: NOW - MINUTE, expiresAt: NOW + 5 * MINUTE }
+          const backoffLater = await connection('backoff-later', warm)
+          await store.recordRefreshFailure(backoffLater.id, backoffLater.version, {
+            error: 'lwa_server_error',
+            notBefore: NOW + 1,
+            now: NOW - 2 * MINUTE,
+          })
+          const backoffOver = await connection('backoff-over', warm)
+          await store.recordRefreshFailure(backoffOver.id, backoffOver.version, {
+            error: 'lwa_server_error',
+            notBefore: NOW,
+            now: NOW - 2 * MINUTE,
+          })
+          const idleBackoff = await connection('idle-backoff', { authorizedAt: T0 })
+          await store.recordRefreshFailure(idleBackoff.id, idleBackoff.version, {
+            error: 'lwa_server_error',
+            notBefore: NOW + HOUR,
+            now: NOW - 2 * MINUTE,
+          })
+          await connection('leased', warm)
+          defined(await store.acquireLease('leased', 'worker-1', NOW + 1, NOW - MINUTE))
+          await connection('lease-expired', warm)
+          defined(await store.acquireLease('lease-expired', 'worker-1', NOW, NOW - MINUTE))
+          await connection('idle-leased', { authorizedAt: T0 })
+          defined(await store.acquireLease('idle-leased', 'worker-1', NOW + MINUTE, NOW - MINUTE))
+          const needsReauth = await connection('needs-reauth', warm)
+          await store.recordRefreshFailure(needsReauth.id, needsReauth.version, {
+            error: 'lwa_invalid_grant',
+            status: 'needs_reauthorization',
+            now: NOW - 2 * MINUTE,
+          })
+          await connection('disconnected', { authorizedAt: T0 })
+          await store.disconnectConnection('disconnected', NOW - 2 * MINUTE)
+          const noRefresh = await connection('no-refresh-token', warm)
+          expect(
+            await store.replaceConnectionCiphertexts(noRefresh.id, noRefresh.version, {
+              refreshTokenCiphertext: null,
+              accessTokenCiphertext: 'access-ct',
+            }),
+          ).toBe(true)
+          expect(await candidateIds()).toEqual(['backoff-over', 'lease-expired'])
+        })
+
+        it('orders tokenless first, then soonest expiry, then id, and honours the limit', async () => {
+          const used = NOW - MINUTE
+          await connection('c-late', { usedAt: used, expiresAt: NOW + 9 * MINUTE })
+          await connection('c-idle', { authorizedAt: T0, expiresAt: NOW + 40 * MINUTE })
+          await connection('c-b', { usedAt: used, expiresAt: NOW + MINUTE })
+          await connection('c-z', { usedAt: used, expiresAt: null })
+          await connection('c-a', { usedAt: used, expiresAt: NOW + MINUTE })
+          await connection('c-y', { authorizedAt: T0, expiresAt: null })
+          await connection('c-old', { usedAt: used, expiresAt: NOW - HOUR })
+          const all = ['c-y', 'c-z', 'c-old', 'c-a', 'c-b', 'c-late', 'c-idle']
+          expect(await candidateIds()).toEqual(all)
+          expect(await candidateIds({ limit: 3 })).toEqual(all.slice(0, 3))
+          const rows = await store.listRefreshCandidates(query)
+          expect(rows[0]).toEqual(await store.getConnection('c-y'))
+        })
+
+        it('returns nothing when nothing is due', async () => {
+          await connection('fresh', { usedAt: NOW - MINUTE })
+          expect(await candidateIds()).toEqual([])
+        })
+      })
+
+      describe('listConnectionsReauthorizeBefore', () => {
+        it('lists active connections due at or before the cutoff, soonest first, then by id, up to the limit', async () => {
+          const B = T0 + 300 * 24 * HOUR
+          const plan: Array<[string, number]> = [
+            ['r-c', B + 1],
+            ['r-b', B],
+            ['r-g', B - 1],
+            ['r-a', B - 1],
+            ['r-d', B - 2],
+            ['r-e', B - 5],
+            ['r-f', B - 5],
+          ]
+          for (const [id, reauthorizeBy] of plan)
+            await store.insertConnection(newConnection({ id, reauthorizeBy }))
+          const e = defined(await store.getConnection('r-e'))
+          await store.recordRefreshFailure(e.id, e.version, {
+            error: 'lwa_invalid_grant',
+            status: 'needs_reauthorization',
+            now: T0 + 1,
+          })
+          await store.disconnectConnection('r-f', T0 + 1)
+          const ids = async (before: number, limit: number) =>
+            (await store.listConnectionsReauthorizeBefore(before, limit)).map((c) => c.id)
+          expect(await ids(B, 100)).toEqual(['r-d', 'r-a', 'r-g', 'r-b'])
+          expect(await ids(B, 2)).toEqual(['r-d', 'r-a'])
+          expect(await ids(B - 3, 100)).toEqual([])
+          expect(await ids(B + 1, 100)).toEqual(['r-d', 'r-a', 'r-g', 'r-b', 'r-c'])
+          expect((await store.listConnectionsReauthorizeBefore(B, 1))[0]).toEqual(
+            await store.getConnection('r-d'),
+          )
+        })
+      })
+
+      describe('markReauthorizationReminder', () => {
+        it('records each smaller reminder once, refuses larger or repeated ones, and does not bump the version', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 30)).toBe(true)
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 30)).toBe(false)
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 60)).toBe(false)
+          expect(await store.getConnection(row.id)).toEqual({ ...row, reauthReminderDays: 30 })
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 7)).toBe(true)
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 7)).toBe(false)
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 30)).toBe(false)
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 1)).toBe(true)
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 0)).toBe(true)
+          expect(await store.getConnection(row.id)).toEqual({ ...row, reauthReminderDays: 0 })
+        })
+
+        it('refuses a reminder for another authorization; re-authorization starts over', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt + 1, 30)).toBe(false)
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 7)).toBe(true)
+          const update = reauthorization()
+          const re = defined(await store.reauthorizeConnection(row.id, update))
+          expect(re.reauthReminderDays).toBeNull()
+          // The old authorization's reminders are over, whatever their size.
+          expect(await store.markReauthorizationReminder(row.id, row.authorizedAt, 1)).toBe(false)
+          expect(await store.markReauthorizationReminder(row.id, update.authorizedAt, 30)).toBe(true)
+          expect((await store.getConnection(row.id))?.reauthReminderDays).toBe(30)
+        })
+
+        it('misses unknown ids', async () => {
+          expect(await store.markReauthorizationReminder('no-such-id', T0, 30)).toBe(false)
+        })
+
+        it('lets exactly one of many concurrent senders record the same reminder, across handles', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          const second = await another()
+          const results = await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              (second !== undefined && i % 2 === 1 ? second : store).markReauthorizationReminder(
+                row.id,
+                row.authorizedAt,
+                7,
+              ),
+            ),
+          )
+          expect(results.filter(Boolean)).toHaveLength(1)
+        })
+      })
+
+      describe('key rotation', () => {
+        it('lists ciphertexts and versions by id, paging after an id, disconnected ones included', async () => {
+          for (const id of ['k-c', 'k-a', 'k-d', 'k-b']) await store.insertConnection(newConnection({ id }))
+          const c = defined(
+            await store.updateTokens('k-c', 1, {
+              accessTokenCiphertext: 'access-c',
+              accessTokenExpiresAt: T0 + 2 * HOUR,
+              now: T0 + 1,
+            }),
+          )
+          const d = defined(await store.disconnectConnection('k-d', T0 + 1))
+          const a = defined(await store.getConnection('k-a'))
+          const all = await store.listConnectionCiphertexts(undefined, 100)
+          expect(all.map((x) => x.id)).toEqual(['k-a', 'k-b', 'k-c', 'k-d'])
+          expect(all[0]).toEqual({
+            id: 'k-a',
+            version: a.version,
+            refreshTokenCiphertext: a.refreshTokenCiphertext,
+            accessTokenCiphertext: a.accessTokenCiphertext,
+          })
+          expect(all[2]).toEqual({
+            id: 'k-c',
+            version: c.version,
+            refreshTokenCiphertext: c.refreshTokenCiphertext,
+            accessTokenCiphertext: 'access-c',
+          })
+          expect(all[3]).toEqual({
+            id: 'k-d',
+            version: d.version,
+            refreshTokenCiphertext: null,
+            accessTokenCiphertext: null,
+          })
+          const page = async (after: string | undefined, limit: number) =>
+            (await store.listConnectionCiphertexts(after, limit)).map((x) => x.id)
+          expect(await page(undefined, 3)).toEqual(['k-a', 'k-b', 'k-c'])
+          expect(await page('k-c', 3)).toEqual(['k-d'])
+          expect(await page('k-d', 3)).toEqual([])
+          // The cursor is a position, not a row that must exist.
+          expect(await page('k-bb', 3)).toEqual(['k-c', 'k-d'])
+        })
+
+        it('replaces both ciphertexts at the expected version without bumping it or updated_at', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          expect(
+            await store.replaceConnectionCiphertexts(row.id, row.version, {
+              refreshTokenCiphertext: 'refresh-k2',
+              accessTokenCiphertext: 'access-k2',
+            }),
+          ).toBe(true)
+          const replaced = defined(await store.getConnection(row.id))
+          expect(replaced).toEqual({
+            ...row,
+            refreshTokenCiphertext: 'refresh-k2',
+            accessTokenCiphertext: 'access-k2',
+          })
+          // A refresh that read the row before the re-encryption still lands, and keeps the new refresh ciphertext.
+          const refreshed = defined(
+            await store.updateTokens(row.id, row.version, {
+              accessTokenCiphertext: 'access-k2-refreshed',
+              accessTokenExpiresAt: T0 + 2 * HOUR,
+              now: T0 + 1,
+            }),
+          )
+          expect(refreshed.refreshTokenCiphertext).toBe('refresh-k2')
+          expect(refreshed.version).toBe(row.version + 1)
+        })
+
+        it('refuses a stale version and leaves the row alone', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          const refreshed = defined(
+            await store.updateTokens(row.id, row.version, {
+              accessTokenCiphertext: 'access-new',
+              accessTokenExpiresAt: T0 + 2 * HOUR,
+              now: T0 + 1,
+            }),
+          )
+          expect(
+            await store.replaceConnectionCiphertexts(row.id, row.version, {
+              refreshTokenCiphertext: 'refresh-k2',
+              accessTokenCiphertext: 'stale-access-k2',
+            }),
+          ).toBe(false)
+          expect(await store.getConnection(row.id)).toEqual(refreshed)
+          expect(
+            await store.replaceConnectionCiphertexts('no-such-id', 1, {
+              refreshTokenCiphertext: null,
+              accessTokenCiphertext: null,
+            }),
+          ).toBe(false)
+        })
+      })
+
+      describe('app secrets', () => {
+        function secret(overrides: Partial<AppSecretRecord> = {}): AppSecretRecord {
+          return {
+            id: unique('sec'),
+            clientId: 'amzn1.application-oa2-client.one',
+            secretCiphertext: 'secret-ct',
+            state: 'active',
+            createdAt: T0,
+            expiresAt: T0 + 180 * 24 * HOUR,
+            ...overrides,
+          }
+        }
+
+        it('round-trips secrets and lists a client’s newest first, ties by id', async () => {
+          const old = secret({ id: 'sec-old', createdAt: T0, state: 'retired', expiresAt: null })
+          const newer = secret({ id: 'sec-b', createdAt: T0 + HOUR })
+          const tie = secret({ id: 'sec-c', createdAt: T0 + HOUR })
+          const other = secret({
+            id: 'sec-other',
+            clientId: 'amzn1.application-oa2-client.two',
+            createdAt: T0 + 2 * HOUR,
+          })
+          for (const s of [old, newer, other, tie]) await store.insertAppSecret(s)
+          expect(await store.listAppSecrets(old.clientId)).toEqual([tie, newer, old])
+          expect(await store.listAppSecrets(other.clientId)).toEqual([other])
+          expect(await store.listAppSecrets('no-such-client')).toEqual([])
+          await expect(store.insertAppSecret({ ...old, secretCiphertext: 'other' })).rejects.toThrow()
+        })
+
+        it('updates only the fields given', async () => {
+          const s = secret()
+          await store.insertAppSecret(s)
+          const current = async () => (await store.listAppSecrets(s.clientId))[0]
+          await store.updateAppSecret(s.id, { state: 'retired' })
+          expect(await current()).toEqual({ ...s, state: 'retired' })
+          await store.updateAppSecret(s.id, { expiresAt: null })
+          expect(await current()).toEqual({ ...s, state: 'retired', expiresAt: null })
+          await store.updateAppSecret(s.id, { expiresAt: T0 + 5, secretCiphertext: 'secret-ct-k2' })
+          expect(await current()).toEqual({
+            ...s,
+            state: 'retired',
+            expiresAt: T0 + 5,
+            secretCiphertext: 'secret-ct-k2',
+          })
+          await store.updateAppSecret(s.id, {})
+          await store.updateAppSecret('no-such-secret', { state: 'active' })
+          expect(await current()).toEqual({
+            ...s,
+            state: 'retired',
+            expiresAt: T0 + 5,
+            secretCiphertext: 'secret-ct-k2',
+          })
+        })
+      })
+
+      describe('webhook outbox', () => {
+        const HOOK_A = 'https://app.example/hooks/a'
+        const HOOK_B = 'https://app.example/hooks/b'
+        const byUrl = (a: DeliveryRecord, b: DeliveryRecord) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0)
+        const ids = (rows: readonly DeliveryRecord[]) => rows.map((r) => r.id)
+
+        /** Appends one event at `createdAt` with one delivery per URL; returns the deliveries, ordered by URL. */
+        async function deliveriesAt(
+          createdAt: number,
+          urls: readonly string[] = [HOOK_A],
+        ): Promise<DeliveryRecord[]> {
+          const e = event({ createdAt })
+          await store.appendEvent(e, urls)
+          return (await store.listDeliveries({ eventId: e.id })).sort(byUrl)
+        }
+
+        describe('appendEvent', () => {
+          it('records the event with one pending delivery per URL, due at the event’s time', async () => {
+            const e = event({ createdAt: T0 + 7 })
+            await store.appendEvent(e, [HOOK_B, HOOK_A, HOOK_B])
+            expect(await store.getEvent(e.id)).toEqual(e)
+            const rows = (await store.listDeliveries({ eventId: e.id })).sort(byUrl)
+            expect(rows).toEqual(
+              [HOOK_A, HOOK_B].map((url) => ({
+                id: expect.stringMatching(/^dlv_[A-Za-z0-9_-]{22}$/),
+                eventId: e.id,
+                url,
+                status: 'pending',
+                attempts: 0,
+                nextAttemptAt: T0 + 7,
+                lastStatusCode: null,
+                lastError: null,
+                leaseOwner: null,
+                leaseUntil: null,
+                createdAt: T0 + 7,
+                updatedAt: T0 + 7,
+                deliveredAt: null,
+              })),
+            )
+            expect(new Set(ids(rows)).size).toBe(2)
+          })
+
+          it('records no deliveries without URLs', async () => {
+            const e1 = event()
+            const e2 = event()
+            await store.appendEvent(e1)
+            await store.appendEvent(e2, [])
+            expect(await store.getEvent(e1.id)).toEqual(e1)
+            expect(await store.getEvent(e2.id)).toEqual(e2)
+            expect(await store.listDeliveries()).toEqual([])
+          })
+
+          it('records nothing when a delivery cannot be inserted', async () => {
+            const e = event()
+            // A NULL url violates NOT NULL on the second delivery row, after the event row went in.
+            await expect(store.appendEvent(e, [HOOK_A, null as unknown as string])).rejects.toThrow()
+            expect(await store.getEvent(e.id)).toBeUndefined()
+            expect(await store.listEvents()).toEqual([])
+            expect(await store.listDeliveries()).toEqual([])
+            // The store is still usable afterwards.
+            await store.appendEvent(e, [HOOK_A])
+            expect(await store.listDeliveries({ eventId: e.id })).toHaveLength(1)
+          })
+
+          it('adds no deliveries when the event itself is refused', async () => {
+            const e = event()
+            await store.appendEvent(e, [HOOK_A])
+            await expect(store.appendEvent({ ...e, type: 'other' }, [HOOK_B])).rejects.toThrow()
+            const rows = await store.listDeliveries()
+            expect(rows.map((r) => r.url)).toEqual([HOOK_A])
+            expect(await store.getEvent(e.id)).toEqual(e)
+          })
+
+          it('appends concurrently from two handles while a third claims, each delivery claimed once', async () => {
+            const second = await another()
+            const third = await another()
+            const writers = [store, second ?? store]
+            const claimer = third ?? store
+            let appending = true
+            const appends = Promise.all(
+              Array.from({ length: 30 }, (_, i) =>
+                writers[i % 2]?.appendEvent(event({ createdAt: T0 + i }), [HOOK_A, HOOK_B]),
+              ),
+            ).finally(() => {
+              appending = false
+            })
+            const claim = () => claimer.claimDueDeliveries(T0 + HOUR, 'claimer', T0 + 2 * HOUR, 7)
+            // Claims interleave with the appends' transactions, then drain whatever is left.
+            const claimed: DeliveryRecord[] = []
+            while (appending) claimed.push(...(await claim()))
+            await appends
+            for (let more = await claim(); more.length > 0; more = await claim()) claimed.push(...more)
+            expect(claimed).toHaveLength(60)
+            expect(new Set(ids(claimed)).size).toBe(60)
+            expect(await store.listEvents({ limit: 1000 })).toHaveLength(30)
+          })
+        })
+
+        describe('claimDueDeliveries', () => {
+          it('claims pending deliveries due at or before now, oldest due first, setting the lease', async () => {
+            const [late] = await deliveriesAt(T0 + 20)
+            const [due] = await deliveriesAt(T0 + 10)
+            const [early] = await deliveriesAt(T0)
+            const claimed = await store.claimDueDeliveries(T0 + 10, 'worker-1', T0 + MINUTE, 10)
+            expect(ids(claimed)).toEqual([defined(early).id, defined(due).id])
+            expect(claimed[0]).toEqual({ ...early, leaseOwner: 'worker-1', leaseUntil: T0 + MINUTE })
+            expect((await store.listDeliveries({ eventId: defined(due).eventId }))[0]).toEqual(claimed[1])
+            expect((await store.listDeliveries({ eventId: defined(late).eventId }))[0]).toEqual(late)
+          })
+
+          it('claims up to the limit, oldest first, then id', async () => {
+            const rows: DeliveryRecord[] = []
+            for (const at of [T0 + 4, T0 + 1, T0 + 3, T0 + 1, T0 + 2]) rows.push(...(await deliveriesAt(at)))
+            const expected = [...rows]
+              .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1))
+              .map((r) => r.id)
+            expect(ids(await store.claimDueDeliveries(T0 + 10, 'w', T0 + MINUTE, 2))).toEqual(
+              expected.slice(0, 2),
+            )
+            expect(ids(await store.claimDueDeliveries(T0 + 10, 'w', T0 + MINUTE, 2))).toEqual(
+              expected.slice(2, 4),
+            )
+            expect(ids(await store.claimDueDeliveries(T0 + 10, 'w', T0 + MINUTE, 2))).toEqual(
+              expected.slice(4),
+            )
+            expect(await store.claimDueDeliveries(T0 + 10, 'w', T0 + MINUTE, 2)).toEqual([])
+          })
+
+          it('skips held leases, even its own, and reclaims expired ones exactly at lease_until', async () => {
+            const [d] = await deliveriesAt(T0)
+            const id = defined(d).id
+            expect(ids(await store.claimDueDeliveries(T0, 'worker-1', T0 + MINUTE, 10))).toEqual([id])
+            expect(await store.claimDueDeliveries(T0 + 1, 'worker-2', T0 + 2 * MINUTE, 10)).toEqual([])
+            expect(await store.claimDueDeliveries(T0 + 1, 'worker-1', T0 + 2 * MINUTE, 10)).toEqual([])
+            expect(await store.claimDueDeliveries(T0 + MINUTE - 1, 'worker-2', T0 + 2 * MINUTE, 10)).toEqual(
+              [],
+            )
+            const taken = await store.claimDueDeliveries(T0 + MINUTE, 'worker-2', T0 + 3 * MINUTE, 10)
+            expect(taken).toEqual([{ ...d, leaseOwner: 'worker-2', leaseUntil: T0 + 3 * MINUTE }])
+          })
+
+          it('skips delivered and failed deliveries', async () => {
+            const [ok, gaveUp] = await deliveriesAt(T0, [HOOK_A, HOOK_B])
+            await store.claimDueDeliveries(T0, 'w', T0 + MINUTE, 10)
+            await store.completeDelivery(defined(ok).id, 'w', { ok: true, statusCode: 204, now: T0 + 1 })
+            await store.completeDelivery(defined(gaveUp).id, 'w', {
+              ok: false,
+              statusCode: 410,
+              error: 'http_410',
+              nextAttemptAt: null,
+              now: T0 + 1,
+            })
+            expect(await store.claimDueDeliveries(T0 + HOUR, 'w2', T0 + 2 * HOUR, 10)).toEqual([])
+          })
+
+          it('gives each delivery to exactly one of 20 concurrent claimers', async () => {
+            for (let i = 0; i < 10; i++)
+              await deliveriesAt(T0 + i, [HOOK_A, HOOK_B, 'https://app.example/hooks/c'])
+            const results = await Promise.all(
+              Array.from({ length: 20 }, (_, i) =>
+                store.claimDueDeliveries(T0 + HOUR, `worker-${i}`, T0 + 2 * HOUR, 2),
+              ),
+            )
+            const all = results.flat()
+            expect(all).toHaveLength(30)
+            expect(new Set(ids(all)).size).toBe(30)
+            results.forEach((rows, i) => {
+              for (const r of rows) expect(r.leaseOwner).toBe(`worker-${i}`)
+            })
+            const stored = await store.listDeliveries({ limit: 100 })
+            const ownerOf = new Map(all.map((r) => [r.id, r.leaseOwner]))
+            for (const r of stored) expect(r.leaseOwner).toBe(ownerOf.get(r.id))
+          })
+
+          it('gives each delivery to exactly one claimer across two handles', async () => {
+            const second = await another()
+            if (second === undefined) return
+            for (let round = 0; round < 5; round++) {
+              const now = T0 + round * HOUR
+              for (let i = 0; i < 8; i++) await deliveriesAt(now, [HOOK_A, HOOK_B])
+              const results = await Promise.all(
+                Array.from({ length: 10 }, (_, i) =>
+                  // Leases outlast every round, so each round can only claim its own deliveries.
+                  (i % 2 === 0 ? store : second).claimDueDeliveries(
+                    now,
+                    `r${round}-w${i}`,
+                    T0 + 100 * HOUR,
+                    3,
+                  ),
+                ),
+              )
+              const all = results.flat()
+              expect(all).toHaveLength(16)
+              expect(new Set(ids(all)).size).toBe(16)
+              for (const r of all) {
+                const stored = (await second.listDeliveries({ eventId: r.eventId })).find(
+                  (x) => x.id === r.id,
+                )
+                expect(stored?.leaseOwner).toBe(r.leaseOwner)
+              }
+            }
+          })
+        })
+
+        describe('completeDelivery', () => {
+          it('marks a success delivered, counts the attempt, clears the error and the lease', async () => {
+            const [d] = await deliveriesAt(T0)
+            const id = defined(d).id
+            await store.claimDueDeliveries(T0, 'w1', T0 + MINUTE, 10)
+            const retry = defined(
+              await store.completeDelivery(id, 'w1', {
+                ok: false,
+                statusCode: 503,
+                error: 'http_503',
+                nextAttemptAt: T0 + 5 * MINUTE,
+                now: T0 + 1,
+              }),
+            )
+            expect(retry).toEqual({
+              ...d,
+              status: 'pending',
+              attempts: 1,
+              nextAttemptAt: T0 + 5 * MINUTE,
+              lastStatusCode: 503,
+              lastError: 'http_503',
+              leaseOwner: null,
+              leaseUntil: null,
+              updatedAt: T0 + 1,
+            })
+            // Backoff: not due before nextAttemptAt, due at it.
+            expect(await store.claimDueDeliveries(T0 + 5 * MINUTE - 1, 'w2', T0 + 6 * MINUTE, 10)).toEqual([])
+            expect(ids(await store.claimDueDeliveries(T0 + 5 * MINUTE, 'w2', T0 + 6 * MINUTE, 10))).toEqual([
+              id,
+            ])
+            const done = defined(
+              await store.completeDelivery(id, 'w2', { ok: true, statusCode: 200, now: T0 + 5 * MINUTE + 3 }),
+            )
+            expect(done).toEqual({
+              ...retry,
+              status: 'delivered',
+              attempts: 2,
+              lastStatusCode: 200,
+              lastError: null,
+              deliveredAt: T0 + 5 * MINUTE + 3,
+              updatedAt: T0 + 5 * MINUTE + 3,
+            })
+            expect((await store.listDeliveries({ eventId: done.eventId }))[0]).toEqual(done)
+            expect(await store.claimDueDeliveries(T0 + 10 * HOUR, 'w3', T0 + 11 * HOUR, 10)).toEqual([])
+          })
+
+          it('gives up with status failed when there is no next attempt', async () => {
+            const [d] = await deliveriesAt(T0)
+            await store.claimDueDeliveries(T0, 'w1', T0 + MINUTE, 10)
+            const failed = defined(
+              await store.completeDelivery(defined(d).id, 'w1', {
+                ok: false,
+                statusCode: null,
+                error: 'connection_refused',
+                nextAttemptAt: null,
+                now: T0 + 2,
+              }),
+            )
+            expect(failed).toEqual({
+              ...d,
+              status: 'failed',
+              attempts: 1,
+              lastStatusCode: null,
+              lastError: 'connection_refused',
+              updatedAt: T0 + 2,
+            })
+            expect(await store.listDeliveries({ status: 'failed' })).toEqual([failed])
+            expect(await store.claimDueDeliveries(T0 + HOUR, 'w2', T0 + 2 * HOUR, 10)).toEqual([])
+          })
+
+          it('accepts the result only from the lease owner, once', async () => {
+            const [d] = await deliveriesAt(T0)
+            const id = defined(d).id
+            const success = { ok: true, statusCode: 200, now: T0 + 1 } as const
+            // Not claimed: nobody holds it.
+            expect(await store.completeDelivery(id, 'w1', success)).toBeUndefined()
+            const [claimed] = await store.claimDueDeliveries(T0, 'w1', T0 + MINUTE, 10)
+            expect(await store.completeDelivery(id, 'w2', success)).toBeUndefined()
+            expect((await store.listDeliveries({ eventId: defined(d).eventId }))[0]).toEqual(claimed)
+            // w1's lease runs out and w2 claims it: w1's late result is refused, w2's accepted.
+            await store.claimDueDeliveries(T0 + MINUTE, 'w2', T0 + 2 * MINUTE, 10)
+            expect(await store.completeDelivery(id, 'w1', success)).toBeUndefined()
+            const done = defined(await store.completeDelivery(id, 'w2', success))
+            expect(done.attempts).toBe(1)
+            expect(await store.completeDelivery(id, 'w2', success)).toBeUndefined()
+            expect(await store.completeDelivery('no-such-delivery', 'w2', success)).toBeUndefined()
+          })
+
+          it('still accepts the owner’s result after its lease ran out if nobody else claimed it', async () => {
+            const [d] = await deliveriesAt(T0)
+            await store.claimDueDeliveries(T0, 'w1', T0 + MINUTE, 10)
+            const done = await store.completeDelivery(defined(d).id, 'w1', {
+              ok: true,
+              statusCode: 200,
+              now: T0 + HOUR,
+            })
+            expect(done?.status).toBe('delivered')
+          })
+
+          it('truncates the error to 300 characters without splitting a character', async () => {
+            const [a, b] = await deliveriesAt(T0, [HOOK_A, HOOK_B])
+            await store.claimDueDeliveries(T0, 'w', T0 + MINUTE, 10)
+            const failure = (error: string) =>
+              ({ ok: false, statusCode: 500, error, nextAttemptAt: T0 + HOUR, now: T0 + 1 }) as const
+            const long = defined(await store.completeDelivery(defined(a).id, 'w', failure('x'.repeat(301))))
+            expect(long.lastError).toBe('x'.repeat(300))
+            const emoji = defined(await store.completeDelivery(defined(b).id, 'w', failure('😀'.repeat(400))))
+            expect(emoji.lastError).toBe('😀'.repeat(300))
+          })
+        })
+
+        describe('listDeliveries', () => {
+          it('filters by event and status, newest first, up to the limit', async () => {
+            const first = await deliveriesAt(T0, [HOOK_A, HOOK_B])
+            const second = await deliveriesAt(T0 + 1, [HOOK_A])
+            await store.claimDueDeliveries(T0, 'w', T0 + MINUTE, 1)
+            const [claimed] = first.filter(
+              (d) => d.id === [...first].sort((x, y) => (x.id < y.id ? -1 : 1))[0]?.id,
+            )
+            await store.completeDelivery(defined(claimed).id, 'w', { ok: true, statusCode: 200, now: T0 + 2 })
+            const all = await store.listDeliveries()
+            expect(all).toHaveLength(3)
+            expect(all[0]?.id).toBe(second[0]?.id)
+            expect((await store.listDeliveries({ limit: 1 })).map((d) => d.id)).toEqual([second[0]?.id])
+            expect(ids(await store.listDeliveries({ status: 'delivered' }))).toEqual([defined(claimed).id])
+            const pendingOfFirst = await store.listDeliveries({
+              eventId: defined(first[0]).eventId,
+              status: 'pending',
+            })
+            expect(pendingOfFirst).toHaveLength(1)
+            expect(pendingOfFirst[0]?.id).not.toBe(defined(claimed).id)
+            expect(await store.listDeliveries({ eventId: 'no-such-event' })).toEqual([])
+            expect(await store.listDeliveries({ status: 'failed' })).toEqual([])
+          })
         })
       })
     })

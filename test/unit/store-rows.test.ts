@@ -1,14 +1,26 @@
 import { describe, expect, it } from 'vitest'
 import { isSpConnectError } from '../../src/core/errors.ts'
-import { clampLimit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../src/store/kysely-store.ts'
+import {
+  clampLimit,
+  DEFAULT_LIST_LIMIT,
+  MAX_DELIVERY_ERROR_LENGTH,
+  MAX_LIST_LIMIT,
+  newDeliveryId,
+  truncateDeliveryError,
+} from '../../src/store/kysely-store.ts'
 import { MIGRATIONS } from '../../src/store/migrations/index.ts'
 import { checkMigrationOrder } from '../../src/store/migrator.ts'
 import {
+  type AppSecretRow,
   type ConnectionRow,
+  type DeliveryRow,
   type EventRow,
+  toAppSecretRecord,
   toAuthStateRecord,
+  toConnectionCiphertexts,
   toConnectionRecord,
   toConnectSessionRecord,
+  toDeliveryRecord,
   toEventRecord,
 } from '../../src/store/schema.ts'
 
@@ -30,6 +42,9 @@ const row: ConnectionRow = {
   failure_count: 3,
   lease_owner: null,
   lease_until: null,
+  last_used_at: 8,
+  refresh_not_before: null,
+  reauth_reminder_days: 30,
   version: 7,
   created_at: 10,
   updated_at: 11,
@@ -65,6 +80,9 @@ describe('row mappers', () => {
       failureCount: 3,
       leaseOwner: null,
       leaseUntil: null,
+      lastUsedAt: 8,
+      refreshNotBefore: null,
+      reauthReminderDays: 30,
       version: 7,
       createdAt: 10,
       updatedAt: 11,
@@ -86,6 +104,9 @@ describe('row mappers', () => {
     ['access_token_expires_at', Number.MAX_SAFE_INTEGER + 2],
     ['selling_partner_id', 42],
     ['tenant_id', 1],
+    ['last_used_at', 'yesterday'],
+    ['refresh_not_before', 2.5],
+    ['reauth_reminder_days', '30 days'],
   ])('fails loudly on a corrupt %s, naming the column but not the value', (column, value) => {
     const detail = corruptColumn(() =>
       toConnectionRecord({ ...row, [column]: value } as unknown as ConnectionRow),
@@ -141,6 +162,106 @@ describe('row mappers', () => {
     for (const data of ['not json', '[1,2]', 'null', '3']) {
       expect(corruptColumn(() => toEventRecord({ ...event, data }))).toContain('data')
     }
+  })
+
+  it('maps the key-rotation projection of a connection row', () => {
+    expect(toConnectionCiphertexts(row)).toEqual({
+      id: 'con-1',
+      version: 7,
+      refreshTokenCiphertext: 'r',
+      accessTokenCiphertext: null,
+    })
+    expect(
+      corruptColumn(() => toConnectionCiphertexts({ ...row, version: 'x' } as unknown as ConnectionRow)),
+    ).toBe('corrupt row in connections: column version')
+  })
+
+  it('maps app secrets and validates their state', () => {
+    const secret: AppSecretRow = {
+      id: 'sec-1',
+      client_id: 'amzn1.application-oa2-client.x',
+      secret_ciphertext: 'ct',
+      state: 'retired',
+      created_at: '5' as unknown as number,
+      expires_at: null,
+    }
+    expect(toAppSecretRecord(secret)).toEqual({
+      id: 'sec-1',
+      clientId: 'amzn1.application-oa2-client.x',
+      secretCiphertext: 'ct',
+      state: 'retired',
+      createdAt: 5,
+      expiresAt: null,
+    })
+    for (const [column, value] of [
+      ['state', 'revoked'],
+      ['secret_ciphertext', null],
+      ['expires_at', 'soon'],
+    ] as const) {
+      expect(
+        corruptColumn(() => toAppSecretRecord({ ...secret, [column]: value } as unknown as AppSecretRow)),
+      ).toBe(`corrupt row in app_secrets: column ${column}`)
+    }
+  })
+
+  it('maps deliveries and validates their status', () => {
+    const delivery: DeliveryRow = {
+      id: 'dlv_1',
+      event_id: 'evt-1',
+      url: 'https://app.example/hook',
+      status: 'pending',
+      attempts: 2,
+      next_attempt_at: 100,
+      last_status_code: 503,
+      last_error: 'http_503',
+      lease_owner: 'w',
+      lease_until: 200,
+      created_at: 1,
+      updated_at: 50,
+      delivered_at: null,
+    }
+    expect(toDeliveryRecord(delivery)).toEqual({
+      id: 'dlv_1',
+      eventId: 'evt-1',
+      url: 'https://app.example/hook',
+      status: 'pending',
+      attempts: 2,
+      nextAttemptAt: 100,
+      lastStatusCode: 503,
+      lastError: 'http_503',
+      leaseOwner: 'w',
+      leaseUntil: 200,
+      createdAt: 1,
+      updatedAt: 50,
+      deliveredAt: null,
+    })
+    for (const [column, value] of [
+      ['status', 'sent'],
+      ['attempts', null],
+      ['last_status_code', '5xx'],
+      ['url', 7],
+    ] as const) {
+      expect(
+        corruptColumn(() => toDeliveryRecord({ ...delivery, [column]: value } as unknown as DeliveryRow)),
+      ).toBe(`corrupt row in webhook_deliveries: column ${column}`)
+    }
+  })
+})
+
+describe('delivery helpers', () => {
+  it('makes prefixed, random, base64url delivery ids', () => {
+    const ids = Array.from({ length: 50 }, () => newDeliveryId())
+    for (const id of ids) expect(id).toMatch(/^dlv_[A-Za-z0-9_-]{22}$/)
+    expect(new Set(ids).size).toBe(ids.length)
+  })
+
+  it('truncates errors to the limit in code points', () => {
+    expect(MAX_DELIVERY_ERROR_LENGTH).toBe(300)
+    expect(truncateDeliveryError('short')).toBe('short')
+    expect(truncateDeliveryError('x'.repeat(300))).toBe('x'.repeat(300))
+    expect(truncateDeliveryError('x'.repeat(301))).toBe('x'.repeat(300))
+    // 299 ASCII characters then emoji: the cut lands after the first emoji, not inside it.
+    expect(truncateDeliveryError(`${'x'.repeat(299)}${'😀'.repeat(3)}`)).toBe(`${'x'.repeat(299)}😀`)
   })
 })
 
