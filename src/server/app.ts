@@ -55,6 +55,7 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
     return c.json({ status: 'ok' })
   })
   mountAssets(app)
+  app.get('/favicon.ico', (c) => c.body(null, 204))
   app.route('/v1', apiRoutes)
   app.route('/', authorizeRoutes)
   app.route('/', dashboardRoutes)

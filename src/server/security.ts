@@ -15,7 +15,8 @@ export function securityHeaders(options: {
   const csp = [
     "default-src 'none'",
     "style-src 'self'",
-    "img-src 'self'",
+    // Pico draws select arrows and checkmarks as data: SVGs.
+    "img-src 'self' data:",
     // The connect form's redirect goes on to Seller/Vendor Central; browsers check form-action on redirects.
     `form-action ${formAction}`,
     "frame-ancestors 'none'",

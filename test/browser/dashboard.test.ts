@@ -1,0 +1,304 @@
+/**
+ * The dashboard in a real browser: Debian's headless Chromium (through playwright-core) against
+ * `sp-connect dev` running as a child process. Connects a seller through the simulated Seller Central and
+ * cancels another, with every console error, page error and CSP violation recorded and asserted absent.
+ *
+ * Set SP_CONNECT_SCREENSHOTS=<dir> to keep the screenshots the test takes.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomSellingPartnerId } from '../helpers/flows.ts'
+
+const REPO_ROOT = join(import.meta.dirname, '..', '..')
+const CHROMIUM = '/usr/bin/chromium'
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+const STARTUP_TIMEOUT_MS = 30_000
+const RUNNING_LINE = /sp-connect dev is running: (http:\/\/localhost:\d+)\n/
+const CONSENT_PATH = '/__amazon/sellercentral.amazon.com/apps/authorize/consent'
+/** How the dashboard prints times: `formatTime` in src/server/pages/layout.ts. */
+const SHOWN_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/
+
+interface Problem {
+  readonly page: string
+  readonly kind: 'console' | 'pageerror' | 'csp' | 'requestfailed' | 'subresource'
+  readonly text: string
+}
+
+const cleanEnv = () => ({ PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp' })
+const children = new Set<ChildProcessWithoutNullStreams>()
+
+/** Starts `sp-connect dev` and resolves with the URL it prints once it is listening. */
+function startDev(dataDir: string): Promise<{ url: string; stderr: () => string }> {
+  const child = spawn(process.execPath, ['src/cli/main.ts', 'dev', '--port', '0', '--data', dataDir], {
+    cwd: REPO_ROOT,
+    env: cleanEnv(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  children.add(child)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8')
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk
+  })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dev did not start: ${stderr}`)), STARTUP_TIMEOUT_MS)
+    child.on('error', reject)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`dev exited early (${code ?? signal}): ${stderr}`))
+    })
+    child.stdout.on('data', (chunk: string) => {
+      stdout += chunk
+      const url = stdout.match(RUNNING_LINE)?.[1]
+      if (url) {
+        clearTimeout(timer)
+        resolve({ url, stderr: () => stderr })
+      }
+    })
+  })
+}
+
+function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
+      cwd: REPO_ROOT,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30_000,
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/**
+ * A browser context that records every console error, uncaught page error, CSP violation (reported by the
+ * page itself through `securitypolicyviolation`, and by Chromium on the console) and failed subresource.
+ */
+async function watchedContext(browser: Browser, problems: Problem[]): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  await context.exposeBinding('__reportCspViolation', ({ page }, violation: string) => {
+    problems.push({ page: page.url(), kind: 'csp', text: violation })
+  })
+  // Runs before any page script, through the DevTools protocol, so the page's own CSP does not block it.
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      const report = (window as unknown as { __reportCspViolation: (v: string) => void }).__reportCspViolation
+      report(`${event.violatedDirective} blocked ${event.blockedURI}`)
+    })
+  })
+  context.on('page', (page) => watchPage(page, problems))
+  return context
+}
+
+function watchPage(page: Page, problems: Problem[]): void {
+  page.on('console', (message) => {
+    if (message.type() === 'error') {
+      const where = message.location().url
+      problems.push({
+        page: page.url(),
+        kind: 'console',
+        text: `${message.type()}: ${message.text()}${where ? ` (${where})` : ''}`,
+      })
+    }
+  })
+  page.on('pageerror', (error) => problems.push({ page: page.url(), kind: 'pageerror', text: error.message }))
+  page.on('requestfailed', (request) =>
+    problems.push({
+      page: page.url(),
+      kind: 'requestfailed',
+      text: `${request.url()} ${request.failure()?.errorText ?? ''}`,
+    }),
+  )
+  page.on('response', (response) => {
+    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
+      problems.push({ page: page.url(), kind: 'subresource', text: `${response.status()} ${response.url()}` })
+    }
+  })
+}
+
+describe('dashboard in headless Chromium', () => {
+  let dataDir: string
+  let shots: string
+  let url: string
+  let appName: string
+  let browser: Browser | undefined
+  const keepShots = process.env['SP_CONNECT_SCREENSHOTS']
+
+  beforeAll(async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true)
+    dataDir = mkdtempSync(join(tmpdir(), 'sp-connect-browser-'))
+    shots = keepShots ?? join(dataDir, 'screenshots')
+    mkdirSync(shots, { recursive: true })
+    url = (await startDev(dataDir)).url
+    appName = (JSON.parse(readFileSync(join(dataDir, 'config.json'), 'utf8')) as { appName: string }).appName
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((resolve) => child.once('exit', resolve))
+        child.kill('SIGKILL')
+        await gone
+      }
+    }
+    children.clear()
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  it('connects a seller: dashboard → simulated Seller Central consent → Confirm → listed as active', async () => {
+    if (!browser) throw new Error('no browser')
+    const problems: Problem[] = []
+    const context = await watchedContext(browser, problems)
+    try {
+      const page = await context.newPage()
+      const sellingPartnerId = randomSellingPartnerId()
+
+      const dashboard = await page.goto(`${url}/`)
+      expect(dashboard?.status()).toBe(200)
+      expect(await page.title()).toBe('Connections · sp-connect')
+      expect(await page.getByText('No connections yet.').isVisible()).toBe(true)
+      // The stylesheet applied (Pico's classless CSS): the button is not the browser's default grey.
+      const button = page.getByRole('button', { name: 'Connect a seller account' })
+      expect(await button.evaluate((el) => getComputedStyle(el).backgroundColor)).not.toBe(
+        'rgb(239, 239, 239)',
+      )
+
+      await page.getByLabel('Region').selectOption('na')
+      await page.getByLabel('Account type').selectOption('seller')
+      await button.click()
+      await page.waitForURL((target) => target.pathname === CONSENT_PATH)
+
+      // The simulated Seller Central consent page: the app's name, a seller id field, Confirm and Cancel.
+      expect(new URL(page.url()).origin).toBe(url)
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(`Authorize ${appName}`)
+      expect(await page.getByText('not a real Amazon page').isVisible()).toBe(true)
+      expect(await page.getByRole('button', { name: 'Confirm' }).isVisible()).toBe(true)
+      expect(await page.getByRole('button', { name: 'Cancel' }).isVisible()).toBe(true)
+      const idField = page.getByLabel('Selling partner id')
+      expect(await idField.inputValue()).toMatch(/^[A-Z0-9]+$/)
+      await idField.fill(sellingPartnerId)
+      const consentShot = join(shots, 'consent.png')
+      await page.screenshot({ path: consentShot, fullPage: true })
+
+      await page.getByRole('button', { name: 'Confirm' }).click()
+      await page.waitForURL((target) => /^\/connections\/con_[A-Za-z0-9_-]+$/.test(target.pathname))
+      const landed = new URL(page.url())
+      expect(landed.search).toBe('?connected=1')
+      const connectionId = landed.pathname.split('/')[2] ?? ''
+      expect(await page.locator('#connected-notice').textContent()).toBe(
+        'Connected. The account is authorized.',
+      )
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(sellingPartnerId)
+
+      await page.goto(`${url}/`)
+      const row = page.locator(`tr[data-connection-id="${connectionId}"]`)
+      const cells = (await row.locator('td').allTextContents()).map((cell) => cell.trim())
+      expect(cells.slice(0, 4)).toEqual([sellingPartnerId, 'NA', 'seller', 'active'])
+      const [authorized = '', reauthorizeBy = ''] = cells.slice(4)
+      expect(authorized).toMatch(SHOWN_TIME)
+      expect(reauthorizeBy).toMatch(SHOWN_TIME)
+      const asDate = (shown: string) => Date.parse(shown.replace(' UTC', 'Z').replace(' ', 'T'))
+      expect(asDate(reauthorizeBy) - asDate(authorized)).toBe(365 * 24 * 3600 * 1000)
+      expect(await row.getByRole('link', { name: sellingPartnerId }).getAttribute('href')).toBe(
+        `/connections/${connectionId}`,
+      )
+      const dashboardShot = join(shots, 'dashboard.png')
+      await page.screenshot({ path: dashboardShot, fullPage: true })
+
+      // The page shows what the store holds.
+      const listed = await runCli(['connections', 'list', '--data', dataDir, '--json'])
+      const [stored] = JSON.parse(listed.stdout) as { id: string; authorized_at: string }[]
+      expect(stored?.id).toBe(connectionId)
+      expect(asDate(authorized)).toBe(Math.floor(Date.parse(stored?.authorized_at ?? '') / 1000) * 1000)
+
+      for (const shot of [consentShot, dashboardShot]) {
+        expect(readFileSync(shot).subarray(1, 4).toString('latin1')).toBe('PNG')
+        expect(statSync(shot).size).toBeGreaterThan(10_000)
+      }
+      expect(problems).toEqual([])
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('Cancel on the consent page lands on the fixed "cancelled" error page and connects nothing', async () => {
+    if (!browser) throw new Error('no browser')
+    const problems: Problem[] = []
+    const context = await watchedContext(browser, problems)
+    try {
+      const page = await context.newPage()
+      const sellingPartnerId = randomSellingPartnerId()
+      const before = await runCli(['connections', 'list', '--data', dataDir, '--json'])
+      const countBefore = (JSON.parse(before.stdout) as unknown[]).length
+
+      await page.goto(`${url}/`)
+      await page.getByRole('button', { name: 'Connect a seller account' }).click()
+      await page.waitForURL((target) => target.pathname === CONSENT_PATH)
+      await page.getByLabel('Selling partner id').fill(sellingPartnerId)
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/callback'),
+        page.getByRole('button', { name: 'Cancel' }).click(),
+      ])
+      expect(response.status()).toBe(400)
+      await page.waitForLoadState()
+      expect(new URL(page.url()).pathname).toBe('/callback')
+      expect(new URL(page.url()).searchParams.get('error')).toBe('access_denied')
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(
+        'Could not connect the account',
+      )
+      expect(await page.getByText('The authorization was cancelled on Amazon').textContent()).toBe(
+        'The authorization was cancelled on Amazon, so no account was connected.',
+      )
+      expect(await page.locator('code').textContent()).toBe('authorization_cancelled')
+      await page.screenshot({ path: join(shots, 'cancelled.png'), fullPage: true })
+
+      await page.getByRole('link', { name: 'Back to the start' }).click()
+      await page.waitForURL(`${url}/`)
+      expect(await page.getByText(sellingPartnerId).count()).toBe(0)
+      const after = await runCli(['connections', 'list', '--data', dataDir, '--json'])
+      const rows = JSON.parse(after.stdout) as { selling_partner_id: string }[]
+      expect(rows).toHaveLength(countBefore)
+      expect(rows.map((r) => r.selling_partner_id)).not.toContain(sellingPartnerId)
+
+      // The 400 of the error page itself is the expected answer, not a problem of the page.
+      expect(problems.filter((p) => !isErrorPageStatus(p))).toEqual([])
+    } finally {
+      await context.close()
+    }
+  })
+})
+
+/** Chromium logs a console error for a document answered with 4xx; that is the cancelled page's own 400. */
+function isErrorPageStatus(problem: Problem): boolean {
+  return (
+    problem.kind === 'console' &&
+    new URL(problem.page).pathname === '/callback' &&
+    problem.text.startsWith(
+      `error: Failed to load resource: the server responded with a status of 400 (Bad Request) (${problem.page})`,
+    )
+  )
+}
