@@ -98,6 +98,24 @@ export const ERROR_CODES = {
   // SP-API
   spapi_unreachable: { status: 503, message: 'The Selling Partner API could not be reached.' },
 
+  // LWA client-secret rotation (docs/secret-rotation.md)
+  payload_too_large: { status: 413, message: 'The request body is too large.' },
+  notification_client_mismatch: {
+    status: 422,
+    message:
+      'The notification is for a different LWA client id than the one this service is configured with.',
+  },
+  secret_rotation_not_enrolled: {
+    status: 502,
+    message:
+      'Amazon refused to rotate the client secret: subscribe the app to the "Application Client New Secret" notification (an SQS queue) in the developer console first.',
+  },
+  secret_rotation_throttled: {
+    status: 503,
+    message: 'Amazon allows about one client-secret rotation per minute. Try again shortly.',
+  },
+  secret_rotation_failed: { status: 502, message: 'Amazon did not rotate the client secret.' },
+
   // Storage and keys
   key_unavailable: {
     status: 500,

@@ -6,22 +6,33 @@ import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import type { Region } from '../core/regions.ts'
 import { appstoreRoutes } from './appstore.ts'
+import { expireSecretsBy, isLive, OLD_SECRET_GRACE_MS, restoreSecrets } from './client-secrets.ts'
 import { consentRoutes } from './consent.ts'
 import type { SimulatorContext } from './context.ts'
 import { controlRoutes } from './control.ts'
 import { validateFaults } from './faults.ts'
 import { manageRoutes } from './manage.ts'
+import { Notifier, secretExpiryNotification } from './notifications.ts'
 import { notFoundPage } from './pages.ts'
 import { loadStateFile, StateFileWriter } from './persistence.ts'
 import { AppRegistry } from './registry.ts'
 import { sendPage } from './responses.ts'
+import { rotationRoutes } from './rotation.ts'
 import { STYLESHEET_PATH } from './routes.ts'
 import { spapiRoutes } from './spapi.ts'
 import { SimulatorState } from './state.ts'
 import { SIMULATOR_CSS } from './styles.ts'
 import { tokenRoutes } from './token-endpoint.ts'
 import { signRefreshToken } from './tokens.ts'
-import type { Simulator, SimulatorOptions, TokenEndpointCounters, TokenFaults } from './types.ts'
+import type {
+  ClientSecretInfo,
+  SecretExpiryOptions,
+  SimulatedApp,
+  Simulator,
+  SimulatorOptions,
+  TokenEndpointCounters,
+  TokenFaults,
+} from './types.ts'
 
 function checkUri(uri: string, what: string): void {
   let url: URL
@@ -44,6 +55,20 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   const state = new SimulatorState()
   const saved = options.stateFile !== undefined ? loadStateFile(options.stateFile) : undefined
   if (saved) state.restore(saved)
+  // Rotated secrets come back onto the apps (in place), so the registry and the caller see them
+  for (const app of options.apps) {
+    const secrets = saved?.clientSecrets?.[app.clientId]
+    if (secrets === undefined) continue
+    restoreSecrets(
+      app,
+      secrets.map((s) =>
+        s.createdAt === undefined
+          ? { secret: s.secret, expiresAt: s.expiresAt }
+          : { ...s, createdAt: s.createdAt },
+      ),
+    )
+    state.clientSecrets.set(app.clientId, app.clientSecrets)
+  }
   // A generated secret must survive restarts with the state file, or the saved grants' tokens would fail.
   const generatedSecret =
     options.signingSecret === undefined
@@ -60,7 +85,13 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   }
 
   const now = () => baseNow() + state.clockOffsetMs
-  const ctx: SimulatorContext = { registry, state, signingSecret, now, random }
+  const notifier = new Notifier(options.notifications)
+  const ctx: SimulatorContext = { registry, state, signingSecret, now, random, notifier }
+  const appById = (appId: string): SimulatedApp => {
+    const app = registry.byAppId(appId)
+    if (!app) throw new RangeError('No simulated app has that app id.')
+    return app
+  }
 
   const api: Omit<Simulator, 'app'> = {
     counters: (): TokenEndpointCounters => structuredClone(state.counters),
@@ -103,7 +134,40 @@ export function createSimulator(options: SimulatorOptions): Simulator {
         iat: issuedAt,
       })
     },
+    configureNotifications: (target) => notifier.configure(target),
+    emitSecretExpiry(appId: string, expiry: SecretExpiryOptions = {}) {
+      const app = appById(appId)
+      const at = now()
+      const expiresAt = expiry.expiresAt ?? at + OLD_SECRET_GRACE_MS
+      if (!Number.isFinite(expiresAt))
+        throw new RangeError('expiresAt must be a finite number of milliseconds.')
+      if (expiry.enforce) {
+        expireSecretsBy(app, expiresAt, at)
+        state.secretsChanged(app.clientId, app.clientSecrets)
+      }
+      const reason = expiry.reason ?? 'PERIODIC_ROTATION'
+      notifier.send(app.appId, secretExpiryNotification(app, at, { expiresAt, reason }), at)
+    },
+    clientSecretInfo(appId: string): ClientSecretInfo[] {
+      const app = appById(appId)
+      const at = now()
+      return app.clientSecrets.map((s, i) => {
+        const usage = state.secretUsage.get(s.secret)
+        return {
+          position: i + 1,
+          createdAt: s.createdAt ?? null,
+          expiresAt: s.expiresAt,
+          live: isLive(s, at),
+          authenticated: usage?.authenticated ?? 0,
+          refusedAfterExpiry: usage?.refusedAfterExpiry ?? 0,
+          lastAuthenticatedAt: usage?.lastAuthenticatedAt ?? null,
+        }
+      })
+    },
+    notificationLog: () => notifier.log(),
+    flushNotifications: () => notifier.flush(),
     close: async () => {
+      await notifier.close()
       await writer?.flush()
     },
   }
@@ -126,6 +190,8 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     }),
   )
   app.route('/', tokenRoutes(ctx))
+  // Before the SP-API routes, whose catch-all answers 404 for every other path on an SP-API host
+  app.route('/', rotationRoutes(ctx))
   app.route('/', spapiRoutes(ctx))
   app.route('/', consentRoutes(ctx))
   app.route('/', appstoreRoutes(ctx))

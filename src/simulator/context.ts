@@ -1,4 +1,8 @@
-/** What every simulator route needs: the apps, the state, the signing key, the clock and randomness. */
+/**
+ * What every simulator route needs: the apps, the state, the signing key, the clock, randomness and the
+ * notification sender.
+ */
+import type { Notifier } from './notifications.ts'
 import type { AppRegistry } from './registry.ts'
 import type { SimulatorState } from './state.ts'
 
@@ -10,4 +14,6 @@ export interface SimulatorContext {
   /** Simulator clock: the injected clock plus the control API's offset. */
   readonly now: () => number
   readonly random: () => number
+  /** Delivers SP-API notifications (the app's SQS queue). */
+  readonly notifier: Notifier
 }

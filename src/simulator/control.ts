@@ -1,6 +1,8 @@
 /**
  * The control API under `/_control`: JSON endpoints that drive the simulator the way tests and developers
- * need (revoke, expire tokens, faults, counters, clock, self-authorization, app list). Not an Amazon API.
+ * need (revoke, expire tokens, faults, counters, clock, self-authorization, app list, client-secret expiry
+ * warnings, client-secret expiry times and usage, notification deliveries). Not an Amazon API. It never
+ * returns a client secret.
  * POST bodies must be `application/json`, which a cross-site HTML form cannot send.
  */
 import { type Context, Hono } from 'hono'
@@ -21,6 +23,16 @@ const faultsBody = z.object({
   grants: z.array(z.enum(GRANT_TYPES)).optional(),
 })
 const clockBody = z.object({ advanceMs: z.number().finite() })
+const secretExpiryBody = z.object({
+  appId: z.string().min(1),
+  /** Simulator-clock ms. */
+  expiresAt: z.number().finite().optional(),
+  reason: z
+    .string()
+    .regex(/^[A-Z0-9_]{1,64}$/)
+    .optional(),
+  enforce: z.boolean().optional(),
+})
 const selfAuthorizeBody = z.object({
   appId: z.string().min(1),
   sellingPartnerId: z
@@ -136,6 +148,30 @@ export function controlRoutes(deps: ControlDeps): Hono {
     sim.advanceClock(body.value.advanceMs)
     return reply(c, 200, clock())
   })
+
+  app.post('/secret-expiry', async (c) => {
+    const body = await readJson(c, secretExpiryBody)
+    if (!body.ok) return body.response
+    const { appId, expiresAt, reason, enforce } = body.value
+    if (!appExists(appId)) return notFound(c)
+    sim.emitSecretExpiry(appId, {
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+      ...(reason === undefined ? {} : { reason }),
+      ...(enforce === undefined ? {} : { enforce }),
+    })
+    return reply(c, 200, { ok: true })
+  })
+
+  app.get('/client-secrets', (c) => {
+    const appId = c.req.query('appId')
+    if (appId === undefined || appId === '') {
+      return reply(c, 400, { error: 'invalid_request', message: 'Invalid fields: appId' })
+    }
+    if (!appExists(appId)) return notFound(c)
+    return reply(c, 200, { appId, secrets: sim.clientSecretInfo(appId) })
+  })
+
+  app.get('/notifications', (c) => reply(c, 200, { deliveries: sim.notificationLog() }))
 
   app.post('/self-authorize', async (c) => {
     const body = await readJson(c, selfAuthorizeBody)

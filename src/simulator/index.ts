@@ -4,7 +4,15 @@
  * and a sliver of SP-API), plus a JSON control API. See docs/decisions/0003-simulator-assumptions.md.
  */
 export { createSimulator } from './app.ts'
+export { OLD_SECRET_GRACE_MS, SECRET_LIFETIME_MS } from './client-secrets.ts'
 export { type DevAppOptions, generateDevApp } from './dev-app.ts'
+export {
+  NEW_SECRET_TYPE,
+  PAYLOAD_VERSION,
+  SECRET_EXPIRY_TYPE,
+  type SpapiNotification,
+} from './notifications.ts'
+export { ROTATION_INTERVAL_MS, ROTATION_PATH, ROTATION_SCOPE } from './rotation.ts'
 export {
   appstoreConsentPath,
   appstorePath,
@@ -29,9 +37,14 @@ export { type SimulatorServer, type SimulatorServerOptions, startSimulatorServer
 export { SPAPI_DENIED } from './spapi.ts'
 export { GRANTLESS_SCOPES } from './token-grants.ts'
 export {
+  type ClientSecretInfo,
   GRANT_TYPES,
   type GrantType,
+  type NotificationDelivery,
+  type NotificationTarget,
+  type SecretExpiryOptions,
   type SimulatedApp,
+  type SimulatedClientSecret,
   type Simulator,
   type SimulatorOptions,
   type TokenEndpointCounters,

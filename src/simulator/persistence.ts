@@ -1,8 +1,9 @@
 /**
  * The simulator's state file: grants, revocations, access-token expiry marks, the serial counter, the
- * clock offset and the token-endpoint counters, so a restarted simulator keeps accepting the refresh
- * tokens it issued and keeps refusing the ones it revoked. Written atomically (temp file + rename) with
- * mode 0600 because it may hold the generated signing secret.
+ * clock offset, the token-endpoint counters and rotated client secrets, so a restarted simulator keeps accepting the refresh
+ * tokens it issued and keeps refusing the ones it revoked, and a rotated app keeps its new secret. Written
+ * atomically (temp file + rename) with mode 0600 because it may hold the generated signing secret and
+ * client secrets.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -51,6 +52,12 @@ export const accessExpirySchema = z.object({
 })
 export type AccessExpiry = z.infer<typeof accessExpirySchema>
 
+export const savedClientSecretSchema = z.object({
+  secret: z.string().min(1),
+  expiresAt: z.number().nullable(),
+  createdAt: z.number().optional(),
+})
+
 export const persistedStateSchema = z.object({
   version: z.literal(1),
   /** Present only when the simulator generated its own signing secret. */
@@ -61,6 +68,11 @@ export const persistedStateSchema = z.object({
   revocations: z.array(revocationSchema),
   accessExpiries: z.array(accessExpirySchema),
   counters: countersSchema,
+  /**
+   * Client secrets of the apps whose secrets changed (rotation, enforced expiry), by client id, oldest first.
+   * Absent in files written before rotation existed.
+   */
+  clientSecrets: z.record(z.string(), z.array(savedClientSecretSchema)).optional(),
 })
 export type PersistedState = z.infer<typeof persistedStateSchema>
 

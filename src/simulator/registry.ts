@@ -3,7 +3,7 @@
  * redirect-URI and client-secret rules Amazon applies to them.
  */
 import { timingSafeEqual } from 'node:crypto'
-import type { SimulatedApp } from './types.ts'
+import type { SimulatedApp, SimulatedClientSecret } from './types.ts'
 
 export type RedirectUriCheck =
   | { ok: true; redirectUri: string }
@@ -46,13 +46,21 @@ export class AppRegistry {
   authenticate(clientId: string, clientSecret: string, now: number): SimulatedApp | undefined {
     const app = this.#byClientId.get(clientId)
     if (!app) return undefined
+    const secret = this.findSecret(clientId, clientSecret)
+    const live = secret !== undefined && (secret.expiresAt === null || secret.expiresAt > now)
+    return live ? app : undefined
+  }
+
+  /** The app's secret entry equal to `clientSecret`, expired or not (for usage counts). */
+  findSecret(clientId: string, clientSecret: string): SimulatedClientSecret | undefined {
+    const app = this.#byClientId.get(clientId)
+    if (!app) return undefined
     // Check every secret (no early exit) so timing says nothing about which one matched.
-    let ok = false
+    let found: SimulatedClientSecret | undefined
     for (const s of app.clientSecrets) {
-      const live = s.expiresAt === null || s.expiresAt > now
-      if (sameSecret(s.secret, clientSecret) && live) ok = true
+      if (sameSecret(s.secret, clientSecret)) found = s
     }
-    return ok ? app : undefined
+    return found
   }
 }
 

@@ -61,6 +61,9 @@ export const CONTROL_ENDPOINTS = [
   'clock',
   'self-authorize',
   'apps',
+  'secret-expiry',
+  'client-secrets',
+  'notifications',
 ] as const
 export type ControlEndpoint = (typeof CONTROL_ENDPOINTS)[number]
 

@@ -6,7 +6,7 @@
 import type { Region } from '../core/regions.ts'
 import { newGrantId } from './ids.ts'
 import type { AccessExpiry, GrantRecord, PersistedState, Revocation } from './persistence.ts'
-import type { GrantType, TokenEndpointCounters, TokenFaults } from './types.ts'
+import type { GrantType, SimulatedClientSecret, TokenEndpointCounters, TokenFaults } from './types.ts'
 
 export const CODE_TTL_MS = 5 * 60_000
 export const AMAZON_STATE_TTL_MS = 10 * 60_000
@@ -48,6 +48,13 @@ export interface GrantRef {
   readonly serial: number
 }
 
+/** How a client secret has been used (memory only). */
+export interface SecretUsage {
+  authenticated: number
+  refusedAfterExpiry: number
+  lastAuthenticatedAt: number | null
+}
+
 export class SimulatorState {
   clockOffsetMs = 0
   serial = 0
@@ -56,6 +63,12 @@ export class SimulatorState {
   readonly grants: GrantRecord[] = []
   readonly revocations: Revocation[] = []
   readonly accessExpiries: AccessExpiry[] = []
+  /** The secrets arrays of apps whose secrets changed, by client id (the apps' own arrays, persisted). */
+  readonly clientSecrets = new Map<string, SimulatedClientSecret[]>()
+  /** Usage per client secret value (memory only). */
+  readonly secretUsage = new Map<string, SecretUsage>()
+  /** Last successful rotation per client id, simulator clock (memory only). */
+  readonly lastRotationAt = new Map<string, number>()
   readonly #codes = new Map<string, IssuedCode>()
   readonly #amazonStates = new Map<string, IssuedAmazonState>()
   /** Called after every change that must reach the state file. */
@@ -81,7 +94,23 @@ export class SimulatorState {
       counters: this.counters,
     }
     if (signingSecret !== undefined) state.signingSecret = signingSecret
+    if (this.clientSecrets.size > 0) state.clientSecrets = Object.fromEntries(this.clientSecrets)
     return state
+  }
+
+  /** Marks an app's secrets as changed, so they reach the state file. */
+  secretsChanged(clientId: string, secrets: SimulatedClientSecret[]): void {
+    this.clientSecrets.set(clientId, secrets)
+    this.onChange()
+  }
+
+  usageOf(secret: string): SecretUsage {
+    let usage = this.secretUsage.get(secret)
+    if (usage === undefined) {
+      usage = { authenticated: 0, refusedAfterExpiry: 0, lastAuthenticatedAt: null }
+      this.secretUsage.set(secret, usage)
+    }
+    return usage
   }
 
   nextSerial(): number {

@@ -190,6 +190,16 @@ export function processTokenRequest(
   if (creds.conflict || !creds.clientId || !creds.clientSecret) return fail('invalid_client', creds.basic)
   const now = ctx.now()
   const app = ctx.registry.authenticate(creds.clientId, creds.clientSecret, now)
-  if (!app) return fail('invalid_client', creds.basic)
+  const secret = ctx.registry.findSecret(creds.clientId, creds.clientSecret)
+  if (!app) {
+    // A secret LWA knew but that has expired (after a rotation) is counted, to show who still uses it
+    if (secret !== undefined) ctx.state.usageOf(secret.secret).refusedAfterExpiry += 1
+    return fail('invalid_client', creds.basic)
+  }
+  if (secret !== undefined) {
+    const usage = ctx.state.usageOf(secret.secret)
+    usage.authenticated += 1
+    usage.lastAuthenticatedAt = now
+  }
   return GRANT_HANDLERS[grantType]({ ctx, app, params, now })
 }

@@ -11,8 +11,12 @@ export interface SimulatedApp {
   appId: string
   /** LWA client id: `amzn1.application-oa2-client.<hex>`. */
   clientId: string
-  /** LWA client secrets (`amzn1.oa2-cs.v1.<hex>`); several may be valid during a rotation. */
-  clientSecrets: { secret: string; expiresAt: number | null }[]
+  /**
+   * LWA client secrets (`amzn1.oa2-cs.v1.<hex>`), oldest first; several are valid during a rotation. A
+   * rotation (`POST /{spapiHost}/applications/2023-11-30/clientSecret`) appends one and sets the others'
+   * `expiresAt`, in place.
+   */
+  clientSecrets: SimulatedClientSecret[]
   name: string
   /** Registered OAuth Redirect URIs; the first is used when the consent URI names none. */
   redirectUris: string[]
@@ -21,6 +25,63 @@ export interface SimulatedApp {
   status: 'draft' | 'published'
   /** Hybrid (SP-API + MWS) app: the redirect carries `mws_auth_token` (seller apps only). */
   hybrid?: boolean
+}
+
+export interface SimulatedClientSecret {
+  secret: string
+  /** Simulator-clock ms after which LWA answers `invalid_client` to it; null: never. */
+  expiresAt: number | null
+  /** Simulator-clock ms it was issued (rotation); absent for configured secrets. */
+  createdAt?: number
+}
+
+/**
+ * Where the simulator delivers SP-API notifications, standing in for the app's SQS queue and whatever
+ * forwards its messages: every notification's SQS message body is POSTed there as JSON.
+ */
+export interface NotificationTarget {
+  url: string
+  /** Sent with every delivery, e.g. `{ authorization: 'Bearer <api key>' }`. */
+  headers?: Record<string, string>
+  /** Waits before the 2nd, 3rd, … attempt after a failure (no 2xx); default [250, 1000, 3000, 10000]. */
+  retryDelaysMs?: number[]
+}
+
+/** One notification's delivery, as the control API reports it (never the notification itself). */
+export interface NotificationDelivery {
+  notificationId: string
+  notificationType: string
+  appId: string
+  status: 'pending' | 'delivered' | 'failed'
+  attempts: number
+  /** HTTP status of the last attempt, or null when it got none. */
+  lastStatus: number | null
+  /** Simulator-clock ms the notification was published. */
+  publishedAt: number
+}
+
+/** What the control API tells about one client secret: never the secret itself. */
+export interface ClientSecretInfo {
+  /** 1 for the oldest. */
+  position: number
+  createdAt: number | null
+  expiresAt: number | null
+  /** Whether LWA accepts it now. */
+  live: boolean
+  /** Token requests it authenticated. */
+  authenticated: number
+  /** Token requests refused because it had expired. */
+  refusedAfterExpiry: number
+  lastAuthenticatedAt: number | null
+}
+
+export interface SecretExpiryOptions {
+  /** Simulator-clock ms; now + 7 days by default. */
+  expiresAt?: number
+  /** `clientSecretExpiryReason`; `PERIODIC_ROTATION` by default. */
+  reason?: string
+  /** Also make the app's current secrets expire then (the warning then comes true). Default false. */
+  enforce?: boolean
 }
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const
@@ -58,6 +119,11 @@ export interface SimulatorOptions {
   now?: () => number
   /** Source of randomness for fault injection; `Math.random` by default. */
   random?: () => number
+  /**
+   * Where notifications go (the app's SQS destination for APPLICATION_OAUTH_CLIENT_NEW_SECRET and
+   * APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY). Without it, rotation answers 400 "not enrolled", as Amazon does.
+   */
+  notifications?: NotificationTarget
 }
 
 export interface Simulator {
@@ -80,6 +146,16 @@ export interface Simulator {
    * Throws RangeError for an unknown app id.
    */
   selfAuthorize(appId: string, sellingPartnerId: string, region: Region): string
-  /** Writes pending state to `stateFile`. */
+  /** Sets or clears where notifications go (see {@link SimulatorOptions.notifications}). */
+  configureNotifications(target: NotificationTarget | undefined): void
+  /** Sends APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY for the app. Throws RangeError for an unknown app id. */
+  emitSecretExpiry(appId: string, options?: SecretExpiryOptions): void
+  /** The app's client secrets, oldest first, without the secrets. Throws RangeError for an unknown app id. */
+  clientSecretInfo(appId: string): ClientSecretInfo[]
+  /** The latest notification deliveries (at most 100), oldest first. */
+  notificationLog(): NotificationDelivery[]
+  /** Resolves once every notification sent so far was delivered or given up. */
+  flushNotifications(): Promise<void>
+  /** Stops notification retries and writes pending state to `stateFile`. */
   close(): Promise<void>
 }

@@ -7,16 +7,27 @@
  * failures. An authorization code is single use and a second redemption may revoke what the first one
  * produced, so `exchangeCode` is retried only when the request provably never left this machine.
  *
+ * Several client secrets (rotation): with a {@link CredentialSource}, an `invalid_client` or
+ * `unauthorized_client` answer for one candidate sends the same request with the next candidate at once,
+ * inside the same attempt (no backoff, no retry budget spent). Once every candidate was refused, the source is
+ * read once more (a rejection may have made it reload, and another process may have stored a new secret),
+ * and any candidate not yet tried is tried. Only then does the call fail with the last rejection. This is safe
+ * even for an authorization code: LWA authenticates the client before it looks at the grant, so a refused
+ * client never consumed the code.
+ *
  * @example
  * const lwa = new LwaClient({ tokenUrl: config.lwaTokenUrl, credentials: () => config.lwaCredentials }, deps)
  * const tokens = await lwa.refresh(refreshToken, { signal: AbortSignal.timeout(20_000) })
  */
 import type { Deps } from '../deps.ts'
+import { SpConnectError } from '../errors.ts'
 import { LwaError, redactSecrets } from './errors.ts'
-import { readCredentials, sendTokenRequest, untilAborted } from './request.ts'
+import { checkCredentials, sendTokenRequest, untilAborted } from './request.ts'
 import { cancelBody, processTokenResponse, responseRequestId } from './response.ts'
 import { resolveRetryPolicy, withRetries } from './retry.ts'
 import {
+  type ClientRejectionCode,
+  type CredentialSource,
   DEFAULT_TIMEOUT_MS,
   type LwaClientOptions,
   type LwaCredentials,
@@ -47,9 +58,26 @@ const NOT_SENT_CODES: ReadonlySet<string> = new Set([
 /** Network errors raised by a connection that was never made; only these let `exchangeCode` retry. */
 const notSent = new WeakSet<LwaError>()
 
+/** Answers that refuse the client credentials themselves: the next candidate may be accepted. */
+const CLIENT_REJECTIONS: ReadonlySet<string> = new Set<ClientRejectionCode>([
+  'lwa_invalid_client',
+  'lwa_unauthorized_client',
+])
+
+function isClientRejection(error: unknown): error is LwaError & { code: ClientRejectionCode } {
+  return error instanceof LwaError && CLIENT_REJECTIONS.has(error.code)
+}
+
+/** A plain credentials function is a source with one candidate and nobody to tell. */
+function toSource(credentials: LwaClientOptions['credentials']): CredentialSource {
+  if (typeof credentials === 'function') return { candidates: () => [credentials()] }
+  if (typeof credentials?.candidates === 'function') return credentials
+  throw new TypeError('LWA credentials must be given as a function or a credential source.')
+}
+
 export class LwaClient {
   readonly #tokenUrl: string
-  readonly #credentials: () => LwaCredentials
+  readonly #credentials: CredentialSource
   readonly #timeoutMs: number
   readonly #policy: RetryPolicy
   readonly #userAgent: string | undefined
@@ -69,15 +97,13 @@ export class LwaClient {
     if (url.username !== '' || url.password !== '') {
       throw new TypeError('The LWA token URL must not contain credentials.')
     }
-    if (typeof options.credentials !== 'function') {
-      throw new TypeError('LWA credentials must be given as a function.')
-    }
+    const credentials = toSource(options.credentials)
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new TypeError('The LWA timeout must be a positive number of milliseconds.')
     }
     this.#tokenUrl = url.href
-    this.#credentials = options.credentials
+    this.#credentials = credentials
     this.#timeoutMs = timeoutMs
     this.#policy = resolveRetryPolicy(options.retry)
     this.#userAgent = options.userAgent
@@ -155,11 +181,65 @@ export class LwaClient {
     })
   }
 
+  /**
+   * One attempt: the request with the first candidate credentials, and with the next ones at once while LWA
+   * refuses the client (see the class comment). Whatever else fails ends the attempt.
+   */
   async #attempt(grant: TokenGrant, attempt: number, signal: AbortSignal | undefined): Promise<LwaTokens> {
+    const tried = new Set<string>()
+    let rejection: LwaError | undefined
+    // Round 2 exists only for candidates that appeared after every earlier one was refused
+    for (let round = 1; round <= 2; round++) {
+      const fresh = (await this.#candidates()).filter((c) => !tried.has(credentialKey(c)))
+      if (fresh.length === 0) break
+      for (const [index, credentials] of fresh.entries()) {
+        tried.add(credentialKey(credentials))
+        try {
+          const tokens = await this.#send(grant, credentials, attempt, signal)
+          notify(() => this.#credentials.accepted?.(credentials))
+          return tokens
+        } catch (error) {
+          if (!isClientRejection(error)) throw error
+          rejection = error
+          notify(() => this.#credentials.rejected?.(credentials, error.code))
+          this.#deps.logger.info(
+            {
+              grantType: grant.grantType,
+              attempt,
+              round,
+              candidate: index + 1,
+              of: fresh.length,
+              code: error.code,
+            },
+            'LWA refused a client secret; trying the next candidate if there is one',
+          )
+        }
+      }
+      if (this.#credentials.accepted === undefined && this.#credentials.rejected === undefined) break
+    }
+    // The loop ran at least once and only a rejection lets it end without returning
+    throw rejection ?? new LwaError('lwa_invalid_client')
+  }
+
+  /** The source's candidates, checked: at least one, each with a non-empty id and secret. */
+  async #candidates(): Promise<readonly LwaCredentials[]> {
+    const list = await this.#credentials.candidates()
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new SpConnectError('config_invalid', { detail: 'No LWA client credentials are configured.' })
+    }
+    return list.map(checkCredentials)
+  }
+
+  /** One HTTP request with one set of credentials, under its own deadline. */
+  async #send(
+    grant: TokenGrant,
+    credentials: LwaCredentials,
+    attempt: number,
+    signal: AbortSignal | undefined,
+  ): Promise<LwaTokens> {
     const { fetch, now, logger } = this.#deps
     const timeout = AbortSignal.timeout(this.#timeoutMs)
     const attemptSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-    const credentials = readCredentials(this.#credentials)
     const started = now()
     let response: Response | undefined
     let tokens: LwaTokens
@@ -208,6 +288,20 @@ export class LwaClient {
       'LWA token request succeeded',
     )
     return tokens
+  }
+}
+
+/** Identity of a candidate within one call (kept in memory only for the length of the call). */
+function credentialKey(credentials: LwaCredentials): string {
+  return `${credentials.clientId}\n${credentials.clientSecret}`
+}
+
+/** Runs a source's callback; a throwing callback must not turn a token into a failure. */
+function notify(callback: () => void): void {
+  try {
+    callback()
+  } catch {
+    // the source's bookkeeping is its own business
   }
 }
 

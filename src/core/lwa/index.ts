@@ -17,6 +17,8 @@ export { DEFAULT_USER_AGENT, type SendOptions, sendTokenRequest, tokenRequestBod
 export { MAX_RESPONSE_BYTES, type ProcessOptions, processTokenResponse } from './response.ts'
 export { backoffDelay, parseRetryAfter, resolveRetryPolicy } from './retry.ts'
 export {
+  type ClientRejectionCode,
+  type CredentialSource,
   DEFAULT_RETRY_POLICY,
   DEFAULT_TIMEOUT_MS,
   type GrantType,

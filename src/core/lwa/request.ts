@@ -12,8 +12,12 @@ import type { LwaClientOptions, LwaCredentials, TokenGrant } from './types.ts'
 
 export const DEFAULT_USER_AGENT = `sp-connect/${packageJson.version} (Language=TypeScript; Platform=Node)`
 
-/** What sending needs from the client's options. */
-export type SendOptions = Pick<LwaClientOptions, 'tokenUrl' | 'credentials' | 'userAgent'>
+/** What sending needs: the endpoint, one set of credentials and the User-Agent. */
+export interface SendOptions {
+  readonly tokenUrl: LwaClientOptions['tokenUrl']
+  readonly credentials: () => LwaCredentials
+  readonly userAgent?: LwaClientOptions['userAgent']
+}
 
 /**
  * The `application/x-www-form-urlencoded` body for a grant, with the client credentials in the body as the
@@ -44,7 +48,11 @@ export function tokenRequestBody(grant: TokenGrant, credentials: LwaCredentials)
  * both parts are non-empty. Throws `config_invalid` otherwise.
  */
 export function readCredentials(credentials: () => LwaCredentials): LwaCredentials {
-  const value = credentials()
+  return checkCredentials(credentials())
+}
+
+/** Returns the credentials if both parts are non-empty strings; throws `config_invalid` otherwise. */
+export function checkCredentials(value: LwaCredentials): LwaCredentials {
   if (
     typeof value?.clientId !== 'string' ||
     typeof value.clientSecret !== 'string' ||

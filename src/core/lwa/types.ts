@@ -48,11 +48,32 @@ export interface RetryPolicy {
   readonly maxRetryAfterMs: number
 }
 
+/** The LWA errors that mean "these client credentials are not accepted", an app-wide problem. */
+export type ClientRejectionCode = 'lwa_invalid_client' | 'lwa_unauthorized_client'
+
+/**
+ * Several candidate credentials for one client id, as during a client-secret rotation (the old secret stays
+ * valid for a while after the new one is issued). The client tries them in order: on `invalid_client` or
+ * `unauthorized_client` from one it tries the next at once (no backoff, not counted as a retry), and it reports
+ * what happened so the source can reorder them. Callbacks must not throw; the client ignores it if they do.
+ */
+export interface CredentialSource {
+  /** The credentials to try, preferred first; read before every attempt. Never empty. */
+  candidates(): readonly LwaCredentials[] | Promise<readonly LwaCredentials[]>
+  /** LWA issued a token for a request made with these credentials. */
+  accepted?(credentials: LwaCredentials): void
+  /** LWA refused these credentials (`invalid_client` or `unauthorized_client`). */
+  rejected?(credentials: LwaCredentials, code: ClientRejectionCode): void
+}
+
 export interface LwaClientOptions {
   /** The token endpoint. Amazon's `https://api.amazon.com/auth/o2/token` is the config's default, not ours. */
   readonly tokenUrl: string
-  /** Called for every attempt, so a rotated client secret takes effect without a restart. */
-  readonly credentials: () => LwaCredentials
+  /**
+   * A function (called for every attempt, so a changed secret applies without a restart), or a
+   * {@link CredentialSource} holding several candidates during a client-secret rotation.
+   */
+  readonly credentials: (() => LwaCredentials) | CredentialSource
   /** Deadline per attempt (request and response body), in ms. Default 10000. */
   readonly timeoutMs?: number
   readonly retry?: Partial<RetryPolicy>
