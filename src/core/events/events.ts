@@ -1,8 +1,8 @@
 /**
- * The audit log: every lifecycle change of a connection becomes an event row. Event data never holds
- * tokens or secrets, only ids, codes and times.
+ * The audit log and the webhook outbox's source: every lifecycle change becomes an event row, and, in the same
+ * transaction, one pending delivery per configured webhook URL. Event data never holds tokens or secrets,
+ * only ids, codes and times.
  */
-
 import type { Store } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
@@ -10,20 +10,44 @@ import { newId } from '../encoding.ts'
 export const EVENT_TYPES = [
   'connection.created',
   'connection.reauthorized',
+  'connection.refreshed_after_failure',
   'connection.refresh_failed',
   'connection.needs_reauthorization',
+  'connection.reauthorization_due',
   'connection.disconnected',
+  'app.client_secret_rejected',
+  'app.client_secret_rotated',
+  'app.client_secret_expiring',
 ] as const
 export type EventType = (typeof EVENT_TYPES)[number]
 
-export async function recordEvent(
-  store: Store,
-  deps: Pick<Deps, 'now' | 'randomBytes' | 'logger'>,
-  type: EventType,
-  connectionId: string | null,
-  data: Record<string, unknown> = {},
-): Promise<void> {
-  const event = { id: newId('evt', deps.randomBytes), type, connectionId, data, createdAt: deps.now() }
-  await store.appendEvent(event)
-  deps.logger.info({ event: type, connectionId, ...data }, 'connection event')
+export class EventRecorder {
+  readonly #store: Store
+  readonly #deps: Pick<Deps, 'now' | 'randomBytes' | 'logger'>
+  readonly #webhookUrls: readonly string[]
+
+  constructor(
+    store: Store,
+    deps: Pick<Deps, 'now' | 'randomBytes' | 'logger'>,
+    webhookUrls: readonly string[] = [],
+  ) {
+    this.#store = store
+    this.#deps = deps
+    this.#webhookUrls = webhookUrls
+  }
+
+  async record(
+    type: EventType,
+    connectionId: string | null,
+    data: Record<string, unknown> = {},
+  ): Promise<string> {
+    const id = newId('evt', this.#deps.randomBytes)
+    await this.#store.appendEvent(
+      { id, type, connectionId, data, createdAt: this.#deps.now() },
+      this.#webhookUrls,
+    )
+    const level = type.startsWith('app.') || type === 'connection.needs_reauthorization' ? 'warn' : 'info'
+    this.#deps.logger[level]({ event: type, eventId: id, connectionId, ...data }, 'event')
+    return id
+  }
 }
