@@ -28,6 +28,21 @@ export interface AmazonEndpoints {
   readonly spapiSandbox: boolean
 }
 
+export interface WebhookConfig {
+  /** Endpoints every event is delivered to (at least once, signed). */
+  readonly urls: readonly string[]
+  /** HMAC-SHA256 key for the `sp-connect-signature` header; null when there are no endpoints. */
+  readonly secret: string | null
+}
+
+export interface RefresherConfig {
+  readonly enabled: boolean
+  /** Refreshes in flight at once, per instance. */
+  readonly concurrency: number
+  /** Token-endpoint calls per second the refresher allows itself, per instance. */
+  readonly ratePerSecond: number
+}
+
 export interface AppConfig {
   readonly mode: 'dev' | 'production'
   /** The public base URL of this service, without a trailing slash. */
@@ -45,12 +60,16 @@ export interface AppConfig {
   readonly apiKeys: readonly ApiKey[]
   /** Refresh an access token when less than this is left. */
   readonly tokenRefreshMarginMs: number
+  /** How long a process may hold a connection's refresh lease before another may take over. */
+  readonly tokenLeaseMs: number
   /** Life of a `state` value. */
   readonly stateTtlMs: number
   /** Origins an app may name in `return_to` (besides this service's own paths). */
   readonly returnOrigins: readonly string[]
   /** True when the browser-binding cookie may be a plain (non-Secure, non-__Host-) cookie: http://localhost only. */
   readonly insecureCookies: boolean
+  readonly webhooks: WebhookConfig
+  readonly refresher: RefresherConfig
   readonly port: number
   readonly host: string
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent'
@@ -125,10 +144,18 @@ function buildEnvSchema(allowHttpLoopback: boolean) {
     SP_CONNECT_SPAPI_URL_TEMPLATE: template.default(AMAZON_URL_TEMPLATE),
     SP_CONNECT_SPAPI_SANDBOX: boolish.default(false),
     DATABASE_URL: z.string().min(1, 'is required (a SQLite file path, file:PATH, or postgres://…)'),
+    SP_CONNECT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    SP_CONNECT_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
     SP_CONNECT_ENCRYPTION_KEYS: z.string().min(1, 'is required (id:base64key[,older-id:base64key…])'),
     SP_CONNECT_API_KEYS: z.string().min(1, 'is required (name:key[,name:key…], keys of 32+ characters)'),
     SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(30).max(3000).default(300),
+    SP_CONNECT_TOKEN_LEASE_SECONDS: z.coerce.number().int().min(1).max(600).default(60),
     SP_CONNECT_RETURN_ORIGINS: z.string().default(''),
+    SP_CONNECT_WEBHOOK_URLS: z.string().default(''),
+    SP_CONNECT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    SP_CONNECT_REFRESHER: z.enum(['on', 'off']).default('on'),
+    SP_CONNECT_REFRESH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    SP_CONNECT_REFRESH_RATE_PER_SECOND: z.coerce.number().min(0.1).max(1000).default(5),
     SP_CONNECT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     SP_CONNECT_HOST: z.string().default('0.0.0.0'),
@@ -157,9 +184,15 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
   )
   const database = parseWith(problems, 'DATABASE_URL', () => parseDatabaseUrl(env['DATABASE_URL'] ?? ''))
   const returnOrigins = parseWith(problems, 'SP_CONNECT_RETURN_ORIGINS', () =>
-    parseOrigins(env['SP_CONNECT_RETURN_ORIGINS'] ?? '', allowHttpLoopback),
+    parseUrlList(env['SP_CONNECT_RETURN_ORIGINS'] ?? '', allowHttpLoopback).map((url) => url.origin),
   )
-  if (!parsed.success || !keyring || !apiKeys || !database || !returnOrigins) {
+  const webhookUrls = parseWith(problems, 'SP_CONNECT_WEBHOOK_URLS', () =>
+    parseUrlList(env['SP_CONNECT_WEBHOOK_URLS'] ?? '', allowHttpLoopback).map((url) => url.href),
+  )
+  if (webhookUrls && webhookUrls.length > 0 && !env['SP_CONNECT_WEBHOOK_SECRET']) {
+    problems.push('SP_CONNECT_WEBHOOK_SECRET is required when SP_CONNECT_WEBHOOK_URLS is set')
+  }
+  if (!parsed.success || !keyring || !apiKeys || !database || !returnOrigins || !webhookUrls) {
     throw new ConfigError(problems)
   }
   const e = parsed.data
@@ -181,12 +214,26 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
       spapiUrlTemplate: e.SP_CONNECT_SPAPI_URL_TEMPLATE.replace(/\/+$/, ''),
       spapiSandbox: e.SP_CONNECT_SPAPI_SANDBOX,
     }),
-    database,
+    database:
+      database.kind === 'postgres'
+        ? {
+            ...database,
+            poolSize: e.SP_CONNECT_DB_POOL_SIZE,
+            statementTimeoutMs: e.SP_CONNECT_DB_STATEMENT_TIMEOUT_MS,
+          }
+        : database,
     keyring,
     apiKeys,
     tokenRefreshMarginMs: e.SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS * 1000,
+    tokenLeaseMs: e.SP_CONNECT_TOKEN_LEASE_SECONDS * 1000,
     stateTtlMs: 10 * 60 * 1000,
     returnOrigins,
+    webhooks: Object.freeze({ urls: webhookUrls, secret: e.SP_CONNECT_WEBHOOK_SECRET ?? null }),
+    refresher: Object.freeze({
+      enabled: e.SP_CONNECT_REFRESHER === 'on',
+      concurrency: e.SP_CONNECT_REFRESH_CONCURRENCY,
+      ratePerSecond: e.SP_CONNECT_REFRESH_RATE_PER_SECOND,
+    }),
     // Production never uses plain cookies: the __Host- prefix requires Secure, which requires https.
     insecureCookies: false,
     port: e.PORT,
@@ -240,7 +287,8 @@ function validateKeyring(keys: KeyringKey[]): KeyringKey[] {
   return keys
 }
 
-function parseOrigins(spec: string, allowHttpLoopback: boolean): string[] {
+/** Comma-separated https URLs without credentials (http:// to loopback only when explicitly allowed). */
+function parseUrlList(spec: string, allowHttpLoopback: boolean): URL[] {
   return spec
     .split(',')
     .map((part) => part.trim())
@@ -249,8 +297,8 @@ function parseOrigins(spec: string, allowHttpLoopback: boolean): string[] {
       const url = new URL(part)
       const ok =
         url.protocol === 'https:' || (url.protocol === 'http:' && allowHttpLoopback && isLoopbackUrl(url))
-      if (!ok) throw new Error('must list https:// origins')
-      return url.origin
+      if (!ok || url.username || url.password) throw new Error('must list https:// URLs without credentials')
+      return url
     })
 }
 

@@ -6,8 +6,11 @@ import type { AppConfig } from './config.ts'
 import { AuthorizationFlows } from './core/authorization/flows.ts'
 import { Keyring } from './core/crypto/keyring.ts'
 import type { Deps } from './core/deps.ts'
+import { EventRecorder } from './core/events/events.ts'
 import { LwaClient } from './core/lwa/client.ts'
+import { ClientSecrets } from './core/secrets/client-secrets.ts'
 import { SpApiClient } from './core/spapi/client.ts'
+import { GrantlessTokens } from './core/tokens/grantless.ts'
 import { TokenManager } from './core/tokens/manager.ts'
 import { openStore } from './store/open.ts'
 import type { Store } from './store/store.ts'
@@ -17,9 +20,13 @@ export interface Runtime {
   readonly deps: Deps
   readonly store: Store
   readonly keyring: Keyring
+  readonly events: EventRecorder
   readonly lwa: LwaClient
+  /** The LWA client secrets (configured + received by rotation): the LWA client's credential source. */
+  readonly secrets: ClientSecrets
   readonly flows: AuthorizationFlows
   readonly tokens: TokenManager
+  readonly grantless: GrantlessTokens
   readonly spapi: SpApiClient
   close(): Promise<void>
 }
@@ -45,8 +52,12 @@ export async function openRuntime(
 
 export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runtime {
   const keyring = new Keyring(config.keyring)
-  const credentials = Object.freeze({ clientId: config.lwaClientId, clientSecret: config.lwaClientSecret })
-  const lwa = new LwaClient({ tokenUrl: config.amazon.lwaTokenUrl, credentials: () => credentials }, deps)
+  const events = new EventRecorder(store, deps, config.webhooks.urls)
+  const secrets = new ClientSecrets(
+    { store, keyring, events, clientId: config.lwaClientId, configuredSecret: config.lwaClientSecret },
+    deps,
+  )
+  const lwa = new LwaClient({ tokenUrl: config.amazon.lwaTokenUrl, credentials: secrets }, deps)
   const flows = new AuthorizationFlows(
     {
       appId: config.appId,
@@ -58,9 +69,27 @@ export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runti
     store,
     keyring,
     lwa,
+    events,
     deps,
   )
-  const tokens = new TokenManager({ store, keyring, lwa, refreshMarginMs: config.tokenRefreshMarginMs }, deps)
+  const tokens = new TokenManager(
+    { store, keyring, lwa, events, refreshMarginMs: config.tokenRefreshMarginMs, leaseMs: config.tokenLeaseMs },
+    deps,
+  )
+  const grantless = new GrantlessTokens(lwa, deps, config.tokenRefreshMarginMs)
   const spapi = new SpApiClient({ store, tokens, endpoints: config.amazon }, deps)
-  return { config, deps, store, keyring, lwa, flows, tokens, spapi, close: () => store.close() }
+  return {
+    config,
+    deps,
+    store,
+    keyring,
+    events,
+    lwa,
+    secrets,
+    flows,
+    tokens,
+    grantless,
+    spapi,
+    close: () => store.close(),
+  }
 }

@@ -8,7 +8,10 @@ import { ConfigError } from '../config.ts'
 import { isSpConnectError } from '../core/errors.ts'
 import { registerConnectionCommands } from './commands/connections.ts'
 import { registerDevCommand } from './commands/dev.ts'
+import { registerEventCommands } from './commands/events.ts'
+import { registerKeyCommands } from './commands/keys.ts'
 import { registerMigrateCommand } from './commands/migrate.ts'
+import { registerSecretCommands } from './commands/secrets.ts'
 import { registerServeCommand } from './commands/serve.ts'
 import { registerSimulatorCommand } from './commands/simulator.ts'
 import { registerTokenCommands } from './commands/token.ts'
@@ -26,6 +29,9 @@ export function buildProgram(): Command {
   registerConnectionCommands(program)
   registerTokenCommands(program)
   registerMigrateCommand(program)
+  registerEventCommands(program)
+  registerSecretCommands(program)
+  registerKeyCommands(program)
   return program
 }
 

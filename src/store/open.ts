@@ -1,12 +1,30 @@
-/** Opens the store a configuration names. PostgreSQL arrives with its own implementation of the same contract. */
-import { openSqliteStore } from './index.ts'
+/** Opens the store a configuration names: SQLite for a file path, PostgreSQL for a `postgres://` URL. */
+import { openPostgresStore, type PostgresStoreLogger } from './postgres.ts'
+import { openSqliteStore } from './sqlite.ts'
 import type { Store } from './store.ts'
 
 export type DatabaseConfig =
   | { readonly kind: 'sqlite'; readonly path: string }
-  | { readonly kind: 'postgres'; readonly url: string }
+  | {
+      readonly kind: 'postgres'
+      readonly url: string
+      /** Connections in this instance's pool. */
+      readonly poolSize?: number
+      /** Server-side limit on any one statement. */
+      readonly statementTimeoutMs?: number
+    }
 
-export async function openStore(database: DatabaseConfig): Promise<Store> {
+export interface OpenStoreOptions {
+  /** Where the PostgreSQL store reports lost connections (SQLite logs nothing). */
+  readonly logger?: PostgresStoreLogger
+}
+
+export async function openStore(database: DatabaseConfig, options: OpenStoreOptions = {}): Promise<Store> {
   if (database.kind === 'sqlite') return openSqliteStore({ path: database.path })
-  throw new Error('PostgreSQL is not supported yet: set DATABASE_URL to a SQLite file path.')
+  return openPostgresStore({
+    url: database.url,
+    ...(database.poolSize === undefined ? {} : { poolSize: database.poolSize }),
+    ...(database.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: database.statementTimeoutMs }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  })
 }

@@ -84,6 +84,11 @@ export interface StackOptions {
   /** Override the LWA token URL (e.g. to a server that answers garbage). */
   readonly lwaTokenUrl?: string
   readonly env?: Record<string, string>
+  /**
+   * Deliver the simulator's SP-API notifications (client-secret rotation) to the service's
+   * `POST /v1/notifications` with the API key, as an SQS forwarder would.
+   */
+  readonly notifications?: boolean
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -101,10 +106,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     status: options.draft ? 'draft' : 'published',
     ...(options.hybrid ? { hybrid: true } : {}),
   })
-  const simulator = createSimulator({ apps: [app], now: clock.now })
+  const apiKey = randomBytes(24).toString('base64url')
+  const simulator = createSimulator({
+    apps: [app],
+    now: clock.now,
+    ...(options.notifications
+      ? {
+          notifications: {
+            url: `${serviceUrl}/v1/notifications`,
+            headers: { authorization: `Bearer ${apiKey}` },
+          },
+        }
+      : {}),
+  })
   const simServer = await startSimulatorServer(simulator, { port: 0, hostname: '127.0.0.1' })
 
-  const apiKey = randomBytes(24).toString('base64url')
   const dbPath = join(dir, 'sp-connect.db')
   const env: Record<string, string> = {
     SP_CONNECT_INSECURE_ALLOW_HTTP_LOOPBACK: '1',

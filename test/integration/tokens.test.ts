@@ -5,7 +5,11 @@
  */
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfigFromEnv } from '../../src/config.ts'
+import { defaultDeps } from '../../src/core/deps.ts'
+import { STATUS_RECHECK_MS } from '../../src/core/tokens/manager.ts'
 import { openToken } from '../../src/core/tokens/sealed.ts'
+import { openRuntime } from '../../src/runtime.ts'
 import { BrowserClient } from '../helpers/browser-client.ts'
 import { connectSeller } from '../helpers/flows.ts'
 import { type Stack, startStack } from '../helpers/stack.ts'
@@ -97,6 +101,22 @@ describe('access tokens', () => {
     expect((answer.json['error'] as { code: string }).code).toBe('connection_disconnected')
   })
 
+  it('a disconnect made by another process (the CLI) stops the service handing out the token within seconds', async () => {
+    const { connectionId } = await connectSeller(stack, new BrowserClient())
+    expect((await stack.api('POST', `/v1/connections/${connectionId}/access-token`)).status).toBe(200)
+    // Another process sharing the database: it writes the store directly, the service's memory knows nothing.
+    const other = await openRuntime(loadConfigFromEnv(stack.env), defaultDeps())
+    try {
+      await other.store.disconnectConnection(connectionId, Date.now())
+    } finally {
+      await other.close()
+    }
+    stack.clock.advance(STATUS_RECHECK_MS + 1)
+    const answer = await stack.api('POST', `/v1/connections/${connectionId}/access-token`)
+    expect(answer.status).toBe(409)
+    expect((answer.json['error'] as { code: string }).code).toBe('connection_disconnected')
+  })
+
   it('no token is stored in plaintext: the SQLite file and its WAL hold only ciphertext', async () => {
     const { connectionId } = await connectSeller(stack, new BrowserClient())
     await stack.api('POST', `/v1/connections/${connectionId}/access-token`)
@@ -122,7 +142,8 @@ describe('access tokens', () => {
         return Buffer.alloc(0)
       }
     })
-    expect(files[1]?.length ?? 0).toBeGreaterThan(0)
+    // The ciphertexts are in the file or its WAL (a checkpoint may have moved them): the scan covers both.
+    expect(Buffer.concat(files).includes(Buffer.from(row?.refreshTokenCiphertext ?? 'missing'))).toBe(true)
     for (const bytes of files) {
       expect(bytes.includes(Buffer.from('Atzr|'))).toBe(false)
       expect(bytes.includes(Buffer.from('Atza|'))).toBe(false)

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import { SpConnectError } from '../../core/errors.ts'
-import { recordEvent } from '../../core/events/events.ts'
 import { isAccountType, isRegion } from '../../core/regions.ts'
 import { CONNECTION_STATUSES, type ConnectionStatus } from '../../store/store.ts'
 
@@ -62,10 +61,10 @@ export function registerConnectionCommands(program: Command): void {
     .description('disconnect a connection: its tokens are deleted')
     .option('--data <dir>', 'dev data folder')
     .action(async (id: string, opts: TargetOptions) => {
-      await withRuntime(opts, async ({ store, deps }) => {
+      await withRuntime(opts, async ({ store, deps, events }) => {
         const row = await store.disconnectConnection(id, deps.now())
         if (!row) throw new SpConnectError('connection_not_found')
-        await recordEvent(store, deps, 'connection.disconnected', row.id, { by: 'cli' })
+        await events.record('connection.disconnected', row.id, { by: 'cli' })
         process.stdout.write(`Disconnected ${row.id} (${row.sellingPartnerId}); its tokens are deleted.\n`)
       })
     })

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import { Hono } from 'hono'
+import { startBackground } from '../../background.ts'
 import { defaultDeps } from '../../core/deps.ts'
 import { createLogger } from '../../logger.ts'
 import { openRuntime } from '../../runtime.ts'
@@ -49,6 +50,8 @@ export function registerDevCommand(program: Command): void {
           },
         ],
         signingSecret: data.simulatorSigningSecret,
+        // Like Amazon's SQS queue forwarded to sp-connect: rotated client secrets arrive as notifications.
+        notifications: { url: `${publicUrl}/v1/notifications`, headers: { authorization: `Bearer ${data.apiKey}` } },
         stateFile: join(dir, 'simulator-state.json'),
       })
       const runtime = await openRuntime(config, deps)
@@ -65,6 +68,7 @@ export function registerDevCommand(program: Command): void {
         }),
       )
       handler = (request) => root.fetch(request)
+      const background = startBackground(runtime)
       writeDevRuntime(dir, publicUrl)
 
       process.stdout.write(
@@ -82,6 +86,7 @@ export function registerDevCommand(program: Command): void {
       )
       onShutdown(async () => {
         await server.close()
+        await background.stop()
         await simulator.close()
         await runtime.close()
       })

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { startBackground } from '../../background.ts'
 import { loadConfigFromEnv } from '../../config.ts'
 import { defaultDeps } from '../../core/deps.ts'
 import { createLogger } from '../../logger.ts'
@@ -18,12 +19,14 @@ export function registerServeCommand(program: Command): void {
       const logger = createLogger(config.logLevel)
       const runtime = await openRuntime(config, defaultDeps({ logger }))
       const server = await listen(createServerApp(runtime).fetch, config.port, config.host)
+      const background = startBackground(runtime)
       logger.info(
         { port: server.port, host: config.host, publicUrl: config.publicUrl },
         'sp-connect is serving',
       )
       onShutdown(async () => {
         await server.close()
+        await background.stop()
         await runtime.close()
       })
     })

@@ -4,14 +4,23 @@ import { type TargetOptions, withRuntime } from '../context.ts'
 
 export function registerTokenCommands(program: Command): void {
   program
-    .command('token <id>')
-    .description(
-      'print a valid access token for a connection (refreshing it if needed); only the token goes to stdout',
+    .command('token [id]')
+    .description('print a valid access token (refreshing it if needed); only the token goes to stdout')
+    .option(
+      '--grantless <scope>',
+      'a grantless token for this scope instead, e.g. sellingpartnerapi::notifications',
     )
     .option('--data <dir>', 'dev data folder')
-    .action(async (id: string, opts: TargetOptions) => {
-      await withRuntime(opts, async ({ tokens }) => {
-        const token = await tokens.getAccessToken(id)
+    .action(async (id: string | undefined, opts: TargetOptions & { grantless?: string }) => {
+      if ((id === undefined) === (opts.grantless === undefined)) {
+        throw new SpConnectError('invalid_request', {
+          detail: 'give a connection id or --grantless <scope>, not both',
+        })
+      }
+      await withRuntime(opts, async ({ tokens, grantless }) => {
+        const token = opts.grantless
+          ? await grantless.getToken(opts.grantless)
+          : await tokens.getAccessToken(id ?? '')
         process.stdout.write(`${token.accessToken}\n`)
       })
     })

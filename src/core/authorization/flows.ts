@@ -10,7 +10,7 @@ import type { Keyring } from '../crypto/keyring.ts'
 import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
 import { isSpConnectError, SpConnectError } from '../errors.ts'
-import { recordEvent } from '../events/events.ts'
+import type { EventRecorder } from '../events/events.ts'
 import type { LwaClient } from '../lwa/client.ts'
 import type { LwaTokens } from '../lwa/types.ts'
 import { type AccountType, MARKETPLACES, type Region } from '../regions.ts'
@@ -91,13 +91,22 @@ export class AuthorizationFlows {
   readonly #keyring: Keyring
   readonly #lwa: LwaClient
   readonly #deps: Deps
+  readonly #events: EventRecorder
 
-  constructor(settings: AuthorizationSettings, store: Store, keyring: Keyring, lwa: LwaClient, deps: Deps) {
+  constructor(
+    settings: AuthorizationSettings,
+    store: Store,
+    keyring: Keyring,
+    lwa: LwaClient,
+    events: EventRecorder,
+    deps: Deps,
+  ) {
     this.#settings = settings
     this.#store = store
     this.#keyring = keyring
     this.#lwa = lwa
     this.#deps = deps
+    this.#events = events
   }
 
   /** Website workflow step 2: create a state and return the consent URL on Seller/Vendor Central. */
@@ -300,7 +309,7 @@ export class AuthorizationFlows {
           ...seal(existing.id),
         })
         if (!connection) break
-        await recordEvent(this.#store, this.#deps, 'connection.reauthorized', connection.id, {
+        await this.#events.record('connection.reauthorized', connection.id, {
           flow: input.flow,
         })
         return { connection, outcome: 'reauthorized' }
@@ -314,7 +323,7 @@ export class AuthorizationFlows {
         ...seal(id),
       })
       if (connection) {
-        await recordEvent(this.#store, this.#deps, 'connection.created', connection.id, { flow: input.flow })
+        await this.#events.record('connection.created', connection.id, { flow: input.flow })
         return { connection, outcome: 'created' }
       }
     }

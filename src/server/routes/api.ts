@@ -6,12 +6,13 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { createConnectSession, validateReturnTo } from '../../core/authorization/connect-sessions.ts'
 import { SpConnectError } from '../../core/errors.ts'
-import { recordEvent } from '../../core/events/events.ts'
 import { ACCOUNT_TYPES, findMarketplace, REGIONS } from '../../core/regions.ts'
 import { CONNECTION_STATUSES } from '../../store/store.ts'
 import { bearerToken, findApiKey } from '../api-keys.ts'
 import type { ServerEnv } from '../context.ts'
 import { connectionJson, eventJson } from '../serialize.ts'
+import { eventsApiRoutes } from './events-api.ts'
+import { notificationsApiRoutes } from './notifications-api.ts'
 
 export const apiRoutes = new Hono<ServerEnv>()
 
@@ -61,16 +62,28 @@ apiRoutes.get('/connections/:id/events', async (c) => {
 })
 
 apiRoutes.delete('/connections/:id', async (c) => {
-  const { store, tokens, deps } = c.var.runtime
+  const { store, tokens, deps, events } = c.var.runtime
   const row = await store.disconnectConnection(c.req.param('id'), deps.now())
   if (!row) throw new SpConnectError('connection_not_found')
   tokens.forget(row.id)
-  await recordEvent(store, deps, 'connection.disconnected', row.id, { by: `api:${c.var.apiKeyName}` })
+  await events.record('connection.disconnected', row.id, { by: `api:${c.var.apiKeyName}` })
   return c.json(connectionJson(row))
 })
 
 apiRoutes.post('/connections/:id/access-token', async (c) => {
   const token = await c.var.runtime.tokens.getAccessToken(c.req.param('id'))
+  return c.json({
+    access_token: token.accessToken,
+    token_type: 'bearer',
+    expires_at: new Date(token.expiresAt).toISOString(),
+  })
+})
+
+const grantlessBody = z.object({ scope: z.string().min(1).max(512) }).strict()
+
+apiRoutes.post('/grantless-tokens', async (c) => {
+  const body = parse(grantlessBody, await c.req.json().catch(() => undefined))
+  const token = await c.var.runtime.grantless.getToken(body.scope)
   return c.json({
     access_token: token.accessToken,
     token_type: 'bearer',
@@ -110,6 +123,9 @@ apiRoutes.post('/connect-sessions', async (c) => {
     201,
   )
 })
+
+apiRoutes.route('/', eventsApiRoutes)
+apiRoutes.route('/', notificationsApiRoutes)
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value)
