@@ -10,6 +10,7 @@ export type FaultDecision =
   | { kind: 'outage'; status: 503 }
   | { kind: 'throttle'; status: 429; retryAfterSeconds: number }
   | { kind: 'error'; status: 500 | 503 }
+  | { kind: 'burst'; status: 500 }
 
 function applies(faults: TokenFaults, grant: GrantType | 'other'): boolean {
   return faults.grants === undefined || (grant !== 'other' && faults.grants.includes(grant))
@@ -24,6 +25,7 @@ export function chooseFault(
 ): FaultDecision | undefined {
   if (!applies(faults, grant)) return undefined
   if (faults.outageUntil !== undefined && now < faults.outageUntil) return { kind: 'outage', status: 503 }
+  if (faults.failNext !== undefined && faults.failNext > 0) return { kind: 'burst', status: 500 }
   if (faults.throttleRate !== undefined && faults.throttleRate > 0 && random() < faults.throttleRate) {
     return { kind: 'throttle', status: 429, retryAfterSeconds: faults.retryAfterSeconds ?? 1 }
   }
@@ -53,6 +55,9 @@ export function validateFaults(faults: TokenFaults): TokenFaults {
   rate('throttleRate', faults.throttleRate)
   nonNegative('retryAfterSeconds', faults.retryAfterSeconds)
   nonNegative('latencyMs', faults.latencyMs)
+  if (faults.failNext !== undefined && !(Number.isInteger(faults.failNext) && faults.failNext >= 0)) {
+    throw new RangeError('failNext must be a non-negative integer.')
+  }
   if (faults.outageUntil !== undefined && !Number.isFinite(faults.outageUntil)) {
     throw new RangeError('outageUntil must be a finite number of milliseconds.')
   }

@@ -65,6 +65,8 @@ export function tokenRoutes(ctx: SimulatorContext): Hono {
     if (latency > 0) await delay(latency)
     const fault = chooseFault(faults, grant, ctx.now(), ctx.random)
     if (fault) {
+      // A burst is a countdown: the decision is pure, the simulator's state keeps the count.
+      if (fault.kind === 'burst' && faults.failNext !== undefined) faults.failNext -= 1
       ctx.state.count(grant, 'fault')
       return faultResponse(fault)
     }

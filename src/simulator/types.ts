@@ -99,6 +99,8 @@ export interface TokenFaults {
   latencyMs?: number
   /** Simulator-clock milliseconds: every affected call answers 503 until then. */
   outageUntil?: number
+  /** The next N affected calls answer 500 server_error (a burst of errors, deterministic for tests). */
+  failNext?: number
   /** Restrict the faults to these grant types; all calls when absent. */
   grants?: GrantType[]
 }

@@ -196,6 +196,59 @@ describe('background refresher', () => {
   })
 })
 
+describe('token endpoint faults and the 365-day limit', () => {
+  let stack: Stack
+  beforeAll(async () => {
+    stack = await startStack({ env: { SP_CONNECT_REFRESHER: 'off' } })
+  })
+  afterAll(async () => {
+    await stack?.close()
+  })
+  afterEach(() => stack.simulator.setFaults({}))
+
+  const refreshCalls = () => stack.simulator.counters().byGrant.refresh_token
+
+  it('rides through a burst of 500s with retries; past the retry budget the still-valid token is served', async () => {
+    const { connectionId } = await connectSeller(stack, new BrowserClient())
+    let before = refreshCalls()
+    stack.simulator.setFaults({ failNext: 2 })
+    const token = await stack.runtime.tokens.getAccessToken(connectionId, { forceRefresh: true })
+    expect(refreshCalls() - before).toBe(3)
+    expect(await stack.runtime.store.getConnection(connectionId)).toMatchObject({ failureCount: 0 })
+
+    before = refreshCalls()
+    stack.simulator.setFaults({ failNext: 3 })
+    const served = await stack.runtime.tokens.getAccessToken(connectionId, { forceRefresh: true })
+    expect(refreshCalls() - before).toBe(3)
+    expect(served).toEqual(token) // LWA failed three times, but the token in hand is valid for an hour
+    expect(await stack.runtime.store.getConnection(connectionId)).toMatchObject({
+      status: 'active',
+      failureCount: 1,
+      lastRefreshError: 'lwa_server_error',
+    })
+  })
+
+  it('an authorization older than 365 days is refused by Amazon and marked needs_reauthorization', async () => {
+    const { connectionId } = await connectSeller(stack, new BrowserClient())
+    stack.simulator.advanceClock(366 * DAY)
+    try {
+      const before = refreshCalls()
+      await expect(
+        stack.runtime.tokens.getAccessToken(connectionId, { forceRefresh: true }),
+      ).rejects.toMatchObject({
+        code: 'connection_needs_reauthorization',
+      })
+      expect(refreshCalls() - before).toBe(1)
+      expect(await stack.runtime.store.getConnection(connectionId)).toMatchObject({
+        status: 'needs_reauthorization',
+        statusReason: 'lwa_invalid_grant',
+      })
+    } finally {
+      stack.simulator.advanceClock(-366 * DAY)
+    }
+  })
+})
+
 describe('token endpoint outage', () => {
   let stack: Stack
   beforeAll(async () => {

@@ -25,6 +25,7 @@ import { LwaError, redactSecrets } from './errors.ts'
 import { checkCredentials, sendTokenRequest, untilAborted } from './request.ts'
 import { cancelBody, processTokenResponse, responseRequestId } from './response.ts'
 import { resolveRetryPolicy, withRetries } from './retry.ts'
+import { RetryBudget } from './retry-budget.ts'
 import {
   type ClientRejectionCode,
   type CredentialSource,
@@ -82,6 +83,8 @@ export class LwaClient {
   readonly #policy: RetryPolicy
   readonly #userAgent: string | undefined
   readonly #deps: Deps
+  /** Retries of refresh and client_credentials calls share it; see retry-budget.ts. */
+  readonly retryBudget: RetryBudget
 
   /** Throws `TypeError` for a token URL that is not http(s) or carries credentials, or a bad timeout/policy. */
   constructor(options: LwaClientOptions, deps: Deps) {
@@ -108,6 +111,7 @@ export class LwaClient {
     this.#policy = resolveRetryPolicy(options.retry)
     this.#userAgent = options.userAgent
     this.#deps = deps
+    this.retryBudget = options.retryBudget ?? new RetryBudget({}, deps.now)
   }
 
   /**
@@ -161,12 +165,14 @@ export class LwaClient {
     mayRetry: (error: unknown) => boolean,
   ): Promise<LwaTokens> {
     const { logger, sleep, random } = this.#deps
+    this.retryBudget.recordRequest()
     return withRetries((attempt) => this.#attempt(grant, attempt, signal), {
       policy: this.#policy,
       sleep,
       random,
       signal,
       mayRetry,
+      spendRetry: () => this.retryBudget.tryRetry(),
       onRetry: (error, attempt, delayMs) => {
         logger.debug(
           {

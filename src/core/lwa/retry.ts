@@ -136,6 +136,8 @@ export interface RetryLoopOptions {
   /** Whether this failure may be retried at all (the budget and `Retry-After` are checked separately). */
   readonly mayRetry: (error: unknown) => boolean
   readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void
+  /** Asked last, only when a retry would otherwise happen: false stops (a shared retry budget is spent). */
+  readonly spendRetry?: () => boolean
 }
 
 /**
@@ -157,6 +159,7 @@ export async function withRetries<T>(
       if (!options.mayRetry(error)) throw error
       const delayMs = retryDelay(error, attemptNumber, options.policy, options.random)
       if (delayMs === undefined) throw error
+      if (options.spendRetry && !options.spendRetry()) throw error
       options.onRetry?.(error, attemptNumber, delayMs)
       await options.sleep(delayMs, signal)
     }

@@ -1,3 +1,4 @@
+import type { RetryBudget } from './retry-budget.ts'
 /**
  * Types shared by the LWA (Login with Amazon) token client: what goes in (credentials, grants, options)
  * and what comes out (validated tokens).
@@ -79,6 +80,8 @@ export interface LwaClientOptions {
   readonly retry?: Partial<RetryPolicy>
   /** Default `sp-connect/<version> (Language=TypeScript; Platform=Node)`. */
   readonly userAgent?: string
+  /** Shared retry budget; each client has its own by default. */
+  readonly retryBudget?: RetryBudget
 }
 
 /** Longest access-token lifetime we accept; see `response.ts` for why larger values are clamped. */

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest'
+import { defaultDeps } from '../../src/core/deps.ts'
+import { LwaClient } from '../../src/core/lwa/client.ts'
+import { RetryBudget } from '../../src/core/lwa/retry-budget.ts'
+
+describe('RetryBudget', () => {
+  it('earns a fraction per request, spends one per retry, and refills slowly with time', () => {
+    let now = 0
+    const budget = new RetryBudget({ ratio: 0.5, minPerSecond: 1, max: 2 }, () => now)
+    expect(budget.tryRetry()).toBe(true)
+    expect(budget.tryRetry()).toBe(true)
+    expect(budget.tryRetry()).toBe(false)
+    budget.recordRequest()
+    expect(budget.tryRetry()).toBe(false) // half a retry earned
+    budget.recordRequest()
+    expect(budget.tryRetry()).toBe(true)
+    now += 1500
+    expect(budget.available).toBeCloseTo(1.5)
+    now += 60_000
+    expect(budget.available).toBe(2) // capped
+  })
+
+  it('stops an LWA client retrying once the shared budget is spent', async () => {
+    let calls = 0
+    const failing: typeof fetch = async () => {
+      calls++
+      return Response.json({ error: 'server_error', error_description: 'boom' }, { status: 500 })
+    }
+    const deps = defaultDeps({ fetch: failing, sleep: async () => {}, now: () => 0 })
+    const lwa = new LwaClient(
+      {
+        tokenUrl: 'https://lwa.test/auth/o2/token',
+        credentials: () => ({
+          clientId: 'amzn1.application-oa2-client.x',
+          clientSecret: 'secret-secret-secret',
+        }),
+        retryBudget: new RetryBudget({ ratio: 0, minPerSecond: 0, max: 3 }, () => 0),
+      },
+      deps,
+    )
+    await expect(lwa.refresh('Atzr|one')).rejects.toMatchObject({ code: 'lwa_server_error' })
+    expect(calls).toBe(3) // two retries spent
+    await expect(lwa.refresh('Atzr|two')).rejects.toMatchObject({ code: 'lwa_server_error' })
+    expect(calls).toBe(5) // one retry left
+    await expect(lwa.refresh('Atzr|three')).rejects.toMatchObject({ code: 'lwa_server_error' })
+    expect(calls).toBe(6) // budget spent: no retry at all
+  })
+})
