@@ -5,15 +5,14 @@
  *
  * Set SP_CONNECT_SCREENSHOTS=<dir> to keep the screenshots the test takes.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type DevServer, runCli, startDev } from '../helpers/cli.ts'
 import { randomSellingPartnerId } from '../helpers/flows.ts'
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..')
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_ARGS = [
   '--headless',
@@ -25,8 +24,6 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ]
-const STARTUP_TIMEOUT_MS = 30_000
-const RUNNING_LINE = /sp-connect dev is running: (http:\/\/localhost:\d+)\n/
 const CONSENT_PATH = '/__amazon/sellercentral.amazon.com/apps/authorize/consent'
 /** How the dashboard prints times: `formatTime` in src/server/pages/layout.ts. */
 const SHOWN_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/
@@ -35,62 +32,6 @@ interface Problem {
   readonly page: string
   readonly kind: 'console' | 'pageerror' | 'csp' | 'requestfailed' | 'subresource'
   readonly text: string
-}
-
-const cleanEnv = () => ({ PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp' })
-const children = new Set<ChildProcessWithoutNullStreams>()
-
-/** Starts `sp-connect dev` and resolves with the URL it prints once it is listening. */
-function startDev(dataDir: string): Promise<{ url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, ['src/cli/main.ts', 'dev', '--port', '0', '--data', dataDir], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
-  children.add(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev did not start: ${stderr}`)), STARTUP_TIMEOUT_MS)
-    child.on('error', reject)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`dev exited early (${code ?? signal}): ${stderr}`))
-    })
-    child.stdout.on('data', (chunk: string) => {
-      stdout += chunk
-      const url = stdout.match(RUNNING_LINE)?.[1]
-      if (url) {
-        clearTimeout(timer)
-        resolve({ url, stderr: () => stderr })
-      }
-    })
-  })
-}
-
-function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 30_000,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
 }
 
 /**
@@ -142,6 +83,7 @@ function watchPage(page: Page, problems: Problem[]): void {
 describe('dashboard in headless Chromium', () => {
   let dataDir: string
   let shots: string
+  let dev: DevServer | undefined
   let url: string
   let appName: string
   let browser: Browser | undefined
@@ -152,20 +94,14 @@ describe('dashboard in headless Chromium', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sp-connect-browser-'))
     shots = keepShots ?? join(dataDir, 'screenshots')
     mkdirSync(shots, { recursive: true })
-    url = (await startDev(dataDir)).url
+    dev = await startDev(['--port', '0', '--data', dataDir])
+    url = dev.url
     appName = (JSON.parse(readFileSync(join(dataDir, 'config.json'), 'utf8')) as { appName: string }).appName
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
   })
   afterAll(async () => {
     await browser?.close()
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((resolve) => child.once('exit', resolve))
-        child.kill('SIGKILL')
-        await gone
-      }
-    }
-    children.clear()
+    await dev?.stop('SIGKILL')
     if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   })
 

@@ -2,7 +2,6 @@
  * The sp-connect CLI as a user runs it: real child processes (`node src/cli/main.ts …`) against a running
  * deployment (`startStack()`), configured only through the environment, sharing the service's SQLite file.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,11 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openToken } from '../../src/core/tokens/sealed.ts'
 import { MIGRATIONS } from '../../src/store/migrations/index.ts'
 import { BrowserClient } from '../helpers/browser-client.ts'
+import { runCli as runCliHelper } from '../helpers/cli.ts'
 import { connectSeller, randomSellingPartnerId } from '../helpers/flows.ts'
 import { type Stack, startStack } from '../helpers/stack.ts'
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..')
-const CLI_TIMEOUT_MS = 30_000
 const MISSING_MESSAGE = 'error: No connection has that id. [connection_not_found]\n'
 const REQUIRED_VARIABLES = [
   'SP_CONNECT_PUBLIC_URL',
@@ -26,41 +24,12 @@ const REQUIRED_VARIABLES = [
   'SP_CONNECT_API_KEYS',
 ] as const
 
-interface CliResult {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
 /** Every CLI output of this file, to prove at the end that none of them carried a refresh token. */
 const outputs: string[] = []
 
 /** Runs the CLI with exactly `env` (plus PATH/HOME), feeding `input` on stdin, and waits for it to exit. */
-function runCli(args: readonly string[], env: Record<string, string>, input = ''): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      // A clean environment: nothing from the test runner's environment may configure the CLI.
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: CLI_TIMEOUT_MS,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      outputs.push(stdout, stderr)
-      resolve({ code, signal, stdout, stderr })
-    })
-    child.stdin.end(input)
-  })
+function runCli(args: readonly string[], env: Record<string, string>, input = '') {
+  return runCliHelper(args, { env, input, onOutput: (stdout, stderr) => outputs.push(stdout, stderr) })
 }
 
 describe('sp-connect CLI against a running deployment', () => {

@@ -2,108 +2,16 @@
  * `sp-connect dev` as a developer runs it: a child process serving the dashboard and the Amazon simulator
  * on one port, a data folder that survives restarts, and other CLI processes working on the same folder.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BrowserClient } from '../helpers/browser-client.ts'
+import { type DevServer, runCli, startDev } from '../helpers/cli.ts'
 import { answerConsent, randomSellingPartnerId } from '../helpers/flows.ts'
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..')
-const STARTUP_TIMEOUT_MS = 30_000
-const CLI_TIMEOUT_MS = 30_000
-const RUNNING_LINE = /sp-connect dev is running: (http:\/\/localhost:(\d+))\n/
 const PARTICIPATIONS = '/sellingpartnerapi-na.amazon.com/sellers/v1/marketplaceParticipations'
-
-/** A clean environment: no DATABASE_URL or SP_CONNECT_* from the runner may steer the CLI away from --data. */
-function cleanEnv(): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp' }
-}
-
-interface DevProcess {
-  readonly child: ChildProcessWithoutNullStreams
-  readonly url: string
-  readonly port: number
-  readonly stdout: () => string
-  readonly stderr: () => string
-  /** Resolves with the exit code (or signal) once the process has exited. */
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const children = new Set<ChildProcessWithoutNullStreams>()
-
-function startDev(args: readonly string[]): Promise<DevProcess> {
-  const child = spawn(process.execPath, ['src/cli/main.ts', 'dev', ...args], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
-  children.add(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }))
-  })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`sp-connect dev did not start\nstdout: ${stdout}\nstderr: ${stderr}`))
-    }, STARTUP_TIMEOUT_MS)
-    child.on('error', reject)
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer)
-      reject(new Error(`sp-connect dev exited early (${code ?? signal})\nstderr: ${stderr}`))
-    })
-    child.stdout.on('data', (chunk: string) => {
-      stdout += chunk
-      const match = stdout.match(RUNNING_LINE)
-      if (match?.[1] && match[2]) {
-        clearTimeout(timer)
-        resolve({
-          child,
-          url: match[1],
-          port: Number(match[2]),
-          stdout: () => stdout,
-          stderr: () => stderr,
-          exited,
-        })
-      }
-    })
-  })
-}
-
-async function stopDev(dev: DevProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  dev.child.kill('SIGTERM')
-  const result = await dev.exited
-  children.delete(dev.child)
-  return result
-}
-
-function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: CLI_TIMEOUT_MS,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 /** A port that was free a moment ago (the kernel hands out ephemeral ports round-robin, so reuse is rare). */
 function freePort(): Promise<number> {
@@ -120,7 +28,7 @@ function freePort(): Promise<number> {
 
 describe('sp-connect dev', () => {
   let dataDir: string
-  let dev: DevProcess | undefined
+  let dev: DevServer | undefined
   let connectionId = ''
   const sellingPartnerId = randomSellingPartnerId()
 
@@ -128,14 +36,7 @@ describe('sp-connect dev', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sp-connect-dev-'))
   })
   afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((resolve) => child.once('exit', resolve))
-        child.kill('SIGKILL')
-        await gone
-      }
-    }
-    children.clear()
+    await dev?.stop('SIGKILL')
     if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   })
 
@@ -223,7 +124,7 @@ describe('sp-connect dev', () => {
     const before = await runCli(['token', connectionId, '--data', dataDir])
     expect(before.code).toBe(0)
 
-    const stopped = await stopDev(first)
+    const stopped = await first.stop()
     expect(stopped).toEqual({ code: 0, signal: null })
     expect(first.stderr()).toContain('SIGTERM received, shutting down')
     expect((await fetch(`${first.url}/healthz`).catch((error: unknown) => error)) instanceof Error).toBe(true)

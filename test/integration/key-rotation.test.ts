@@ -4,8 +4,9 @@
  * process), racing forced refreshes, rows under a key that is gone failing closed as `key_unavailable`, and
  * the dev-folder flow that adds the new key to config.json.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,10 +24,10 @@ import { openRuntime, type Runtime } from '../../src/runtime.ts'
 import { openStore } from '../../src/store/open.ts'
 import type { ConnectionCiphertexts, Store } from '../../src/store/store.ts'
 import { BrowserClient } from '../helpers/browser-client.ts'
+import { runCli as runCliHelper, spawnCli } from '../helpers/cli.ts'
 import { connectSeller } from '../helpers/flows.ts'
 import { MemoryLogger, type Stack, startStack } from '../helpers/stack.ts'
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..')
 const CLI_TIMEOUT_MS = 60_000
 const PROGRESS_LINE = /re-encrypting: (\d+)\/(\d+) rows/g
 
@@ -141,52 +142,11 @@ function interposed(store: Store, method: keyof Store, before: () => Promise<voi
   })
 }
 
-interface CliRun {
-  readonly child: ChildProcessWithoutNullStreams
-  readonly stdout: () => string
-  readonly stderr: () => string
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
 const children = new Set<ChildProcessWithoutNullStreams>()
 
-/** Starts the CLI with exactly `env` (plus PATH/HOME); `onStderr` sees stderr as it arrives. */
-function startCli(
-  args: readonly string[],
-  env: Record<string, string>,
-  onStderr?: (text: string, child: ChildProcessWithoutNullStreams) => void,
-): CliRun {
-  const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-    timeout: CLI_TIMEOUT_MS,
-  })
-  children.add(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk
-  })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-    onStderr?.(stderr, child)
-  })
-  child.stdin.end()
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      children.delete(child)
-      resolve({ code, signal })
-    })
-  })
-  return { child, stdout: () => stdout, stderr: () => stderr, exited }
-}
-
-async function runCli(args: readonly string[], env: Record<string, string>) {
-  const run = startCli(args, env)
-  const { code, signal } = await run.exited
-  return { code, signal, stdout: run.stdout(), stderr: run.stderr() }
+/** Runs the CLI with exactly `env` (plus PATH/HOME) and waits for it to exit. */
+function runCli(args: readonly string[], env: Record<string, string>) {
+  return runCliHelper(args, { env, timeoutMs: CLI_TIMEOUT_MS })
 }
 
 /** Sends `signal` to the CLI once it has reported `minDone` rows done (so it is mid-way), and waits for it. */
@@ -196,16 +156,24 @@ async function interruptAfterProgress(
   signal: NodeJS.Signals,
   minDone: number,
 ) {
+  const child = spawnCli(args, { env, input: '', timeoutMs: CLI_TIMEOUT_MS })
+  children.add(child)
   let sent = false
-  const run = startCli(args, env, (stderr, child) => {
+  let stderr = ''
+  child.stderr.on('data', (chunk: string) => {
+    stderr += chunk
     const reached = [...stderr.matchAll(PROGRESS_LINE)].some((m) => Number(m[1]) >= minDone)
     if (!sent && reached) {
       sent = true
       child.kill(signal)
     }
   })
-  const exit = await run.exited
-  return { ...exit, sent, stdout: run.stdout(), stderr: run.stderr() }
+  const [chunks, [code, exitSignal]] = await Promise.all([
+    child.stdout.toArray() as Promise<string[]>,
+    once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>,
+  ])
+  children.delete(child)
+  return { code, signal: exitSignal, sent, stdout: chunks.join(''), stderr }
 }
 
 afterAll(() => {

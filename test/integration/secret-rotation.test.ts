@@ -6,46 +6,22 @@
  * with no rotation (an app-wide alarm, no seller marked), a second instance that learns the new secret from
  * the store after one refusal, the expiry warning, bad notification bodies, and the CLI's error codes.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { defaultDeps } from '../../src/core/deps.ts'
 import { isSpConnectError } from '../../src/core/errors.ts'
 import { openRuntime } from '../../src/runtime.ts'
 import { BrowserClient } from '../helpers/browser-client.ts'
+import { runCli as runCliHelper } from '../helpers/cli.ts'
 import { connectSeller } from '../helpers/flows.ts'
 import { type Stack, type StackOptions, startStack } from '../helpers/stack.ts'
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..')
 const DAY = 24 * 3600_000
 const HOUR = 3600_000
 
-interface CliResult {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-function runCli(stack: Stack, args: readonly string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...stack.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 30_000,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+/** Runs the CLI configured by `stack`'s environment on top of the test runner's, and waits for it to exit. */
+function runCli(stack: Stack, args: readonly string[]) {
+  return runCliHelper(args, { env: stack.env, inheritEnv: true })
 }
 
 const stacks: Stack[] = []

@@ -5,11 +5,9 @@
  * id, and can be told to fail, throttle, redirect or hang. The worker gets the stack's controllable clock and
  * a sleep that does not wait, so backoff is checked by moving the clock, never by waiting for it.
  */
-import { spawn } from 'node:child_process'
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Deps } from '../../src/core/deps.ts'
 import {
@@ -20,10 +18,10 @@ import {
 } from '../../src/core/events/delivery-worker.ts'
 import type { DeliveryRecord, Store } from '../../src/store/store.ts'
 import { BrowserClient } from '../helpers/browser-client.ts'
+import { runCli as runCliHelper } from '../helpers/cli.ts'
 import { connectSeller } from '../helpers/flows.ts'
 import { type Stack, startStack } from '../helpers/stack.ts'
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..')
 const SECRET = `whsec-${randomBytes(24).toString('hex')}`
 /** Backoff of these tests: 30 s before the 2nd attempt, 60 s before the 3rd… (random() is 0.5). */
 const BASE_DELAY_MS = 60_000
@@ -146,37 +144,10 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
 // ---------------------------------------------------------------------------------------------------------
 // The CLI as a child process
 
-interface CliResult {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
 const cliOutputs: string[] = []
 
-function runCli(args: readonly string[], env: Record<string, string>, input = ''): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: 30_000,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      cliOutputs.push(stdout, stderr)
-      resolve({ code, stdout, stderr })
-    })
-    child.stdin.end(input)
-  })
+function runCli(args: readonly string[], env: Record<string, string>, input = '') {
+  return runCliHelper(args, { env, input, onOutput: (stdout, stderr) => cliOutputs.push(stdout, stderr) })
 }
 
 // ---------------------------------------------------------------------------------------------------------
