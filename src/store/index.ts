@@ -1,5 +1,6 @@
 /**
- * The store: the `Store` contract, the shared Kysely implementation, the SQLite opener, and migrations.
+ * The store: the `Store` contract, the shared Kysely implementation, the SQLite and PostgreSQL openers, and
+ * migrations.
  * Concrete stores are for `cli/` and `server/`; `core/` only ever sees the `Store` interface.
  */
 
@@ -21,6 +22,16 @@ export {
   migrateToLatest,
   type SqlDialectName,
 } from './migrator.ts'
+export {
+  DEFAULT_POSTGRES_POOL_SIZE,
+  DEFAULT_POSTGRES_STATEMENT_TIMEOUT_MS,
+  isConnectionLostError,
+  type OpenPostgresOptions,
+  openPostgresKysely,
+  openPostgresStore,
+  POSTGRES_CONNECT_TIMEOUT_MS,
+  type PostgresStoreLogger,
+} from './postgres.ts'
 export type { Database } from './schema.ts'
 export { MIGRATIONS_TABLE } from './schema.ts'
 export {

@@ -2,14 +2,23 @@
  * The `Store` contract over Kysely, shared by SQLite and PostgreSQL. Every rule that matters under
  * concurrency is one conditional statement (`UPDATE … WHERE <condition> RETURNING *`, `INSERT … ON CONFLICT
  * DO NOTHING RETURNING *`): the database decides atomically, so no caller ever reads, decides, then writes.
- * Only portable SQL is used here; dialect-specific setup lives in sqlite.ts (and later postgres.ts).
+ * Only portable SQL is used here; dialect-specific setup lives in sqlite.ts and postgres.ts. The one dialect
+ * branch in the queries is `FOR UPDATE SKIP LOCKED` in {@link KyselyStore.claimDueDeliveries} on PostgreSQL.
  *
  * `updated_at` moves with `version`, i.e. with every write that changes tokens or status; lease bookkeeping,
  * usage, reminders and re-encryption change neither.
  *
  * The one multi-statement transaction outside migrations is `appendEvent` (an event and its outbox rows);
  * on SQLite it starts with `BEGIN IMMEDIATE` through the driver in sqlite.ts.
+ *
+ * Some statements are marked {@link repeatSafe}: a driver that loses its connection mid-statement (PostgreSQL,
+ * see postgres.ts) may run them again, because repeating them after a first attempt that did commit leaves the
+ * same rows and returns the caller the same answer. Reads need no mark. Every other write is *not* safe to
+ * repeat after an ambiguous failure: `consumeAuthState` would answer false for the state it just consumed,
+ * `updateTokens`/`recordRefreshFailure` would miss their own version bump, `markReauthorizationReminder` would
+ * report a recorded reminder as already sent, `claimDueDeliveries` would claim a second batch, and so on.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Region } from '../core/regions.ts'
@@ -59,6 +68,25 @@ export interface KyselyStoreOptions {
   readonly migrations?: readonly Migration[]
   /** Clock for migration bookkeeping; defaults to `Date.now`. */
   readonly now?: () => number
+}
+
+const repeatSafeScope = new AsyncLocalStorage<true>()
+
+/**
+ * Runs one store statement marked safe to repeat after an ambiguous connection failure (see the module
+ * comment). Only a statement whose repetition, after a first attempt that may have committed unseen, leaves
+ * the same rows and gives the same answer qualifies.
+ */
+function repeatSafe<T>(statement: () => Promise<T>): Promise<T> {
+  return repeatSafeScope.run(true, statement)
+}
+
+/**
+ * True while a driver executes a statement the store marked {@link repeatSafe}. Read synchronously when the
+ * driver is handed the query (the mark follows the async context of the store call).
+ */
+export function isRepeatSafeStatement(): boolean {
+  return repeatSafeScope.getStore() === true
 }
 
 /** Clamps a requested page size into [1, {@link MAX_LIST_LIMIT}]; missing or non-numeric means the default. */
@@ -354,38 +382,46 @@ class KyselyStore implements Store {
     return row && toConnectionRecord(row)
   }
 
-  /** Disconnected rows have nothing to refresh, so no one can lease them. */
+  /**
+   * Disconnected rows have nothing to refresh, so no one can lease them. Repeat-safe: once `owner` holds the
+   * lease, taking it again matches (`lease_owner = owner`), writes the same values and returns the row.
+   */
   async acquireLease(
     id: string,
     owner: string,
     until: number,
     now: number,
   ): Promise<ConnectionRecord | undefined> {
-    const row = await this.#db
-      .updateTable('connections')
-      .set({ lease_owner: owner, lease_until: until })
-      .where('id', '=', id)
-      .where('status', '<>', 'disconnected')
-      .where((eb) =>
-        eb.or([
-          eb('lease_owner', 'is', null),
-          eb('lease_until', 'is', null),
-          eb('lease_until', '<=', now),
-          eb('lease_owner', '=', owner),
-        ]),
-      )
-      .returningAll()
-      .executeTakeFirst()
+    const row = await repeatSafe(() =>
+      this.#db
+        .updateTable('connections')
+        .set({ lease_owner: owner, lease_until: until })
+        .where('id', '=', id)
+        .where('status', '<>', 'disconnected')
+        .where((eb) =>
+          eb.or([
+            eb('lease_owner', 'is', null),
+            eb('lease_until', 'is', null),
+            eb('lease_until', '<=', now),
+            eb('lease_owner', '=', owner),
+          ]),
+        )
+        .returningAll()
+        .executeTakeFirst(),
+    )
     return row && toConnectionRecord(row)
   }
 
+  /** Repeat-safe: a second release finds the lease already free (or someone else's) and changes nothing. */
   async releaseLease(id: string, owner: string): Promise<void> {
-    await this.#db
-      .updateTable('connections')
-      .set({ lease_owner: null, lease_until: null })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .execute()
+    await repeatSafe(() =>
+      this.#db
+        .updateTable('connections')
+        .set({ lease_owner: null, lease_until: null })
+        .where('id', '=', id)
+        .where('lease_owner', '=', owner)
+        .execute(),
+    )
   }
 
   async disconnectConnection(id: string, now: number): Promise<ConnectionRecord | undefined> {
@@ -466,14 +502,19 @@ class KyselyStore implements Store {
     return row && toEventRecord(row)
   }
 
-  /** Never moves `last_used_at` backwards, so touches that land out of order keep the latest. */
+  /**
+   * Never moves `last_used_at` backwards, so touches that land out of order keep the latest. Repeat-safe: a
+   * second touch at the same `now` matches nothing.
+   */
   async touchConnection(id: string, now: number): Promise<void> {
-    await this.#db
-      .updateTable('connections')
-      .set({ last_used_at: now })
-      .where('id', '=', id)
-      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', now)]))
-      .execute()
+    await repeatSafe(() =>
+      this.#db
+        .updateTable('connections')
+        .set({ last_used_at: now })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', now)]))
+        .execute(),
+    )
   }
 
   /**
@@ -565,20 +606,27 @@ class KyselyStore implements Store {
     return rows.map(toConnectionCiphertexts)
   }
 
+  /**
+   * Repeat-safe: the write does not bump the version, so a repetition after a first attempt that committed
+   * still matches, writes the same ciphertexts and answers true (or false if a refresh has since moved the
+   * version, which is also what a late first attempt would have answered).
+   */
   async replaceConnectionCiphertexts(
     id: string,
     expectedVersion: number,
     ciphertexts: { refreshTokenCiphertext: string | null; accessTokenCiphertext: string | null },
   ): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('connections')
-      .set({
-        refresh_token_ciphertext: ciphertexts.refreshTokenCiphertext,
-        access_token_ciphertext: ciphertexts.accessTokenCiphertext,
-      })
-      .where('id', '=', id)
-      .where('version', '=', expectedVersion)
-      .executeTakeFirst()
+    const result = await repeatSafe(() =>
+      this.#db
+        .updateTable('connections')
+        .set({
+          refresh_token_ciphertext: ciphertexts.refreshTokenCiphertext,
+          access_token_ciphertext: ciphertexts.accessTokenCiphertext,
+        })
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .executeTakeFirst(),
+    )
     return result.numUpdatedRows === 1n
   }
 
@@ -641,8 +689,8 @@ class KyselyStore implements Store {
     const rows = await this.#db
       .updateTable('webhook_deliveries')
       .set({ lease_owner: owner, lease_until: leaseUntil })
-      .where('id', 'in', (eb) =>
-        eb
+      .where('id', 'in', (eb) => {
+        const due = eb
           .selectFrom('webhook_deliveries')
           .select('id')
           .where('status', '=', 'pending')
@@ -656,8 +704,9 @@ class KyselyStore implements Store {
           )
           .orderBy('next_attempt_at')
           .orderBy('id')
-          .limit(clampLimit(limit)),
-      )
+          .limit(clampLimit(limit))
+        return this.#dialect === 'postgres' ? due.forUpdate().skipLocked() : due
+      })
       .returningAll()
       .execute()
     // RETURNING has no defined order.

@@ -2,7 +2,8 @@
  * Applies the ordered schema migrations, each in its own transaction, recording every applied name with the
  * time it was applied. Safe when several processes migrate at once: each migration's transaction first takes
  * the database's write lock (SQLite: `BEGIN IMMEDIATE` from our driver; PostgreSQL: a transaction-scoped
- * advisory lock), then checks the bookkeeping table, so the second process sees the migration as applied.
+ * advisory lock, taken with the pool's statement timeout lifted for the transaction), then checks the
+ * bookkeeping table, so the second process sees the migration as applied.
  */
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database } from './schema.ts'
@@ -50,8 +51,13 @@ export function checkMigrationOrder(migrations: readonly Migration[]): void {
 
 async function lockForMigration(trx: Transaction<Database>, dialect: SqlDialectName): Promise<void> {
   // SQLite: the transaction began with BEGIN IMMEDIATE, so it already holds the single write lock.
-  if (dialect === 'postgres')
+  if (dialect === 'postgres') {
+    // The pool's statement_timeout guards request statements; a migration's DDL may rightly take longer, and
+    // waiting here for another instance's migration is expected rather than a stuck query. LOCAL: it ends with
+    // this transaction, so the pooled connection goes back with its configured limit.
+    await sql`set local statement_timeout = 0`.execute(trx)
     await sql`select pg_advisory_xact_lock(${POSTGRES_MIGRATION_LOCK_KEY})`.execute(trx)
+  }
   await trx.schema
     .createTable(MIGRATIONS_TABLE)
     .ifNotExists()

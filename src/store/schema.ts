@@ -2,9 +2,11 @@
  * The relational schema behind the `Store` contract, as Kysely table types, and the one place where rows
  * become the contract's camelCase records.
  *
- * Columns are snake_case. Times are INTEGER milliseconds in SQLite (BIGINT in PostgreSQL, which `pg` returns
- * as strings, so the mappers accept both). Enum-like columns are plain text validated on the way out: a
- * corrupt row fails loudly instead of leaking an impossible value into the typed world.
+ * Columns are snake_case. Times are INTEGER milliseconds in SQLite and BIGINT in PostgreSQL, which postgres.ts
+ * parses to numbers when they are safe integers and otherwise leaves as decimal strings; the mappers accept
+ * numbers, bigints and such strings, and refuse anything beyond 2^53 as corrupt rather than round it.
+ * Enum-like columns are plain text validated on the way out: a corrupt row fails loudly instead of leaking an
+ * impossible value into the typed world.
  */
 import type { Selectable } from 'kysely'
 import { SpConnectError } from '../core/errors.ts'
