@@ -36,7 +36,7 @@ export async function openRuntime(
   deps: Deps,
   options: { migrate?: boolean } = {},
 ): Promise<Runtime> {
-  const store = await openStore(config.database)
+  const store = await openStore(config.database, { logger: deps.logger })
   try {
     if (options.migrate !== false) {
       const failed = (await store.migrate()).filter((outcome) => outcome.status === 'failed')
@@ -73,7 +73,14 @@ export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runti
     deps,
   )
   const tokens = new TokenManager(
-    { store, keyring, lwa, events, refreshMarginMs: config.tokenRefreshMarginMs, leaseMs: config.tokenLeaseMs },
+    {
+      store,
+      keyring,
+      lwa,
+      events,
+      refreshMarginMs: config.tokenRefreshMarginMs,
+      leaseMs: config.tokenLeaseMs,
+    },
     deps,
   )
   const grantless = new GrantlessTokens(lwa, deps, config.tokenRefreshMarginMs)

@@ -24,6 +24,7 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   lwa_throttled: EXIT.unavailable,
   spapi_unreachable: EXIT.unavailable,
   lease_timeout: EXIT.unavailable,
+  store_unavailable: EXIT.unavailable,
   secret_rotation_throttled: EXIT.unavailable,
   config_invalid: EXIT.config,
 }

@@ -126,6 +126,7 @@ export const ERROR_CODES = {
     status: 503,
     message: 'Another process is refreshing this token and did not finish in time.',
   },
+  store_unavailable: { status: 503, message: 'The database is unavailable or busy. Try again shortly.' },
   config_invalid: { status: 500, message: 'The configuration is invalid.' },
   internal: { status: 500, message: 'Something went wrong inside sp-connect.' },
 } as const satisfies Record<string, { status: number; message: string }>

@@ -8,6 +8,7 @@ import { Hono } from 'hono'
 import { centralOrigins } from '../core/authorization/consent-url.ts'
 import { isSpConnectError, SpConnectError } from '../core/errors.ts'
 import type { Runtime } from '../runtime.ts'
+import { isStoreUnavailableError } from '../store/errors.ts'
 import { mountAssets } from './assets.ts'
 import type { ServerEnv, ServerOptions } from './context.ts'
 import { errorPage } from './pages/error-page.ts'
@@ -67,7 +68,11 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
 
 function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Promise<Response> {
   const runtime = c.var.runtime
-  const known = isSpConnectError(error) ? error : new SpConnectError('internal', { cause: error })
+  const known = isSpConnectError(error)
+    ? error
+    : isStoreUnavailableError(error)
+      ? new SpConnectError('store_unavailable', { cause: error, retryAfterSeconds: 1 })
+      : new SpConnectError('internal', { cause: error })
   const log = known.status >= 500 ? runtime.deps.logger.error : runtime.deps.logger.warn
   log.call(
     runtime.deps.logger,

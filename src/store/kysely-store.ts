@@ -522,46 +522,81 @@ class KyselyStore implements Store {
    * tokenless when it has no access token or no expiry for it.
    */
   async listRefreshCandidates(query: RefreshCandidateQuery): Promise<ConnectionRecord[]> {
-    const rows = await this.#db
-      .selectFrom('connections')
-      .selectAll()
-      .where('status', '=', 'active')
-      .where('refresh_token_ciphertext', 'is not', null)
-      .where((eb) => eb.or([eb('refresh_not_before', 'is', null), eb('refresh_not_before', '<=', query.now)]))
-      .where((eb) =>
-        eb.or([
-          eb('lease_owner', 'is', null),
-          eb('lease_until', 'is', null),
-          eb('lease_until', '<=', query.now),
-        ]),
-      )
-      .where((eb) =>
-        eb.or([
-          eb.and([
-            eb('last_used_at', '>=', query.warmUsedSince),
-            eb.or([
-              eb('access_token_ciphertext', 'is', null),
-              eb('access_token_expires_at', 'is', null),
-              eb('access_token_expires_at', '<', query.warmExpiringBefore),
-            ]),
-          ]),
-          eb(eb.fn.coalesce('last_refresh_at', 'authorized_at'), '<=', query.idleCheckedBefore),
-        ]),
-      )
-      // NULLs sort first in SQLite and last in PostgreSQL, so "tokenless first" is spelled out.
-      .orderBy((eb) =>
-        eb
-          .case()
-          .when(eb.or([eb('access_token_ciphertext', 'is', null), eb('access_token_expires_at', 'is', null)]))
-          .then(0)
-          .else(1)
-          .end(),
-      )
-      .orderBy('access_token_expires_at')
-      .orderBy('id')
-      .limit(clampLimit(query.limit))
-      .execute()
+    const rows = await this.#refreshCandidates(query).selectAll().execute()
     return rows.map(toConnectionRecord)
+  }
+
+  /**
+   * The candidates of `listRefreshCandidates`, leased in the same statement. On PostgreSQL the selection skips
+   * rows another transaction has locked, so instances claiming at once divide the work instead of queueing.
+   */
+  async claimRefreshCandidates(
+    query: RefreshCandidateQuery,
+    owner: string,
+    leaseUntil: number,
+  ): Promise<ConnectionRecord[]> {
+    const rows = await this.#db
+      .updateTable('connections')
+      .set({ lease_owner: owner, lease_until: leaseUntil })
+      .where('id', 'in', () => {
+        const due = this.#refreshCandidates(query).select('id')
+        return this.#dialect === 'postgres' ? due.forUpdate().skipLocked() : due
+      })
+      .returningAll()
+      .execute()
+    // RETURNING has no defined order: restore the candidates' order (tokenless first, soonest expiry, id).
+    const rank = (r: ConnectionRecord) =>
+      r.accessTokenCiphertext === null || r.accessTokenExpiresAt === null ? -Infinity : r.accessTokenExpiresAt
+    return rows
+      .map(toConnectionRecord)
+      .sort((a, b) => rank(a) - rank(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  /** Active connections due for a refresh (see the contract), in the order they should be refreshed. */
+  #refreshCandidates(query: RefreshCandidateQuery) {
+    return (
+      this.#db
+        .selectFrom('connections')
+        .where('status', '=', 'active')
+        .where('refresh_token_ciphertext', 'is not', null)
+        .where((eb) =>
+          eb.or([eb('refresh_not_before', 'is', null), eb('refresh_not_before', '<=', query.now)]),
+        )
+        .where((eb) =>
+          eb.or([
+            eb('lease_owner', 'is', null),
+            eb('lease_until', 'is', null),
+            eb('lease_until', '<=', query.now),
+          ]),
+        )
+        .where((eb) =>
+          eb.or([
+            eb.and([
+              eb('last_used_at', '>=', query.warmUsedSince),
+              eb.or([
+                eb('access_token_ciphertext', 'is', null),
+                eb('access_token_expires_at', 'is', null),
+                eb('access_token_expires_at', '<', query.warmExpiringBefore),
+              ]),
+            ]),
+            eb(eb.fn.coalesce('last_refresh_at', 'authorized_at'), '<=', query.idleCheckedBefore),
+          ]),
+        )
+        // NULLs sort first in SQLite and last in PostgreSQL, so "tokenless first" is spelled out.
+        .orderBy((eb) =>
+          eb
+            .case()
+            .when(
+              eb.or([eb('access_token_ciphertext', 'is', null), eb('access_token_expires_at', 'is', null)]),
+            )
+            .then(0)
+            .else(1)
+            .end(),
+        )
+        .orderBy('access_token_expires_at')
+        .orderBy('id')
+        .limit(clampLimit(query.limit))
+    )
   }
 
   /** Ordered by `reauthorize_by`, then id. */

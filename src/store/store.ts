@@ -290,6 +290,16 @@ export interface Store {
    * `idleCheckedBefore`). Soonest-expiring first (tokenless first), then by id.
    */
   listRefreshCandidates(query: RefreshCandidateQuery): Promise<ConnectionRecord[]>
+  /**
+   * The candidates `listRefreshCandidates` would return, leased to `owner` until `leaseUntil` in one statement.
+   * Rows whose lease another claimer holds (or, on PostgreSQL, has locked) are skipped, so instances claiming at
+   * once divide the work. The caller refreshes them under that lease (acquireLease accepts its own owner).
+   */
+  claimRefreshCandidates(
+    query: RefreshCandidateQuery,
+    owner: string,
+    leaseUntil: number,
+  ): Promise<ConnectionRecord[]>
   /** Active connections whose `reauthorize_by` is at or before `before`, soonest first. */
   listConnectionsReauthorizeBefore(before: number, limit: number): Promise<ConnectionRecord[]>
   /**

@@ -1188,6 +1188,48 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           await connection('fresh', { usedAt: NOW - MINUTE })
           expect(await candidateIds()).toEqual([])
         })
+
+        it('claimRefreshCandidates leases the same candidates in order, and a second claimer gets the rest', async () => {
+          const used = NOW - MINUTE
+          await connection('k-a', { usedAt: used, expiresAt: NOW + MINUTE })
+          await connection('k-b', { usedAt: used, expiresAt: NOW + 2 * MINUTE })
+          await connection('k-none', { usedAt: used, expiresAt: null })
+          await connection('k-fresh', { usedAt: used, expiresAt: NOW + HOUR })
+          const first = await store.claimRefreshCandidates({ ...query, limit: 2 }, 'one', NOW + MINUTE)
+          expect(first.map((c) => [c.id, c.leaseOwner, c.leaseUntil])).toEqual([
+            ['k-none', 'one', NOW + MINUTE],
+            ['k-a', 'one', NOW + MINUTE],
+          ])
+          expect(first.map((c) => c.version)).toEqual([1, 1]) // a claim is a lease, not a write of tokens
+          const second = await store.claimRefreshCandidates(query, 'two', NOW + MINUTE)
+          expect(second.map((c) => c.id)).toEqual(['k-b'])
+          expect(await store.claimRefreshCandidates(query, 'three', NOW + MINUTE)).toEqual([])
+          // The owner refreshes under its claim: acquireLease accepts it, and releasing frees the row.
+          expect(await store.acquireLease('k-a', 'one', NOW + 2 * MINUTE, NOW)).toBeDefined()
+          await store.releaseLease('k-a', 'one')
+          expect((await store.claimRefreshCandidates(query, 'three', NOW + MINUTE)).map((c) => c.id)).toEqual(
+            ['k-a'],
+          )
+          // Expired claims are claimable again.
+          const later = { ...query, now: NOW + 2 * MINUTE }
+          expect(
+            (await store.claimRefreshCandidates(later, 'four', NOW + 3 * MINUTE)).map((c) => c.id).sort(),
+          ).toEqual(['k-a', 'k-b', 'k-none'])
+        })
+
+        it('claimRefreshCandidates never hands one row to two concurrent claimers', async () => {
+          const used = NOW - MINUTE
+          for (let i = 0; i < 30; i++)
+            await connection(`cc-${String(i).padStart(2, '0')}`, { usedAt: used, expiresAt: null })
+          const claims = await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              store.claimRefreshCandidates({ ...query, limit: 4 }, `w${i}`, NOW + MINUTE),
+            ),
+          )
+          const ids = claims.flat().map((c) => c.id)
+          expect(new Set(ids).size).toBe(ids.length)
+          expect(ids.length).toBe(30)
+        })
       })
 
       describe('listConnectionsReauthorizeBefore', () => {

@@ -51,7 +51,10 @@ export function registerDevCommand(program: Command): void {
         ],
         signingSecret: data.simulatorSigningSecret,
         // Like Amazon's SQS queue forwarded to sp-connect: rotated client secrets arrive as notifications.
-        notifications: { url: `${publicUrl}/v1/notifications`, headers: { authorization: `Bearer ${data.apiKey}` } },
+        notifications: {
+          url: `${publicUrl}/v1/notifications`,
+          headers: { authorization: `Bearer ${data.apiKey}` },
+        },
         stateFile: join(dir, 'simulator-state.json'),
       })
       const runtime = await openRuntime(config, deps)

@@ -119,6 +119,15 @@ export class TokenManager {
     return this.#marginMs
   }
 
+  /** This process's name in leases (the background refresher claims work under it). */
+  get owner(): string {
+    return this.#owner
+  }
+
+  get leaseMs(): number {
+    return this.#leaseMs
+  }
+
   /** A valid access token for the connection, refreshing it first if less than the margin is left. */
   getAccessToken(connectionId: string, options: GetTokenOptions = {}): Promise<AccessToken> {
     const minValidityMs = Math.max(options.minValidityMs ?? 0, this.#marginMs)
@@ -241,7 +250,11 @@ export class TokenManager {
   }
 
   /** Refreshes under a held lease; undefined if the lease ran out before LWA could be asked. */
-  async #refresh(row: ConnectionRecord, priority: Priority, leaseUntil: number): Promise<AccessToken | undefined> {
+  async #refresh(
+    row: ConnectionRecord,
+    priority: Priority,
+    leaseUntil: number,
+  ): Promise<AccessToken | undefined> {
     if (row.refreshTokenCiphertext === null) throw new SpConnectError('connection_disconnected')
     const refreshToken = openToken(this.#keyring, row.id, 'refresh_token', row.refreshTokenCiphertext)
     const release = await this.#gate.acquire(priority)

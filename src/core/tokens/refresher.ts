@@ -73,26 +73,45 @@ export class BackgroundRefresher {
     return this.#rate
   }
 
-  /** One pass: refresh what is due, send due reminders. */
+  /**
+   * One pass: claim due connections one at a time as rate-limit slots open (so several instances divide the
+   * work and a claimed connection never waits long for its refresh), refresh them, then send due reminders.
+   */
   async runOnce(signal?: AbortSignal): Promise<RefreshRound> {
-    const now = this.#deps.now()
+    const roundStart = this.#deps.now()
     const o = this.#options
-    const candidates = await o.store.listRefreshCandidates({
-      now,
-      warmUsedSince: now - o.warmWindowMs,
-      warmExpiringBefore: now + o.tokens.refreshMarginMs + o.lookaheadMs,
-      idleCheckedBefore: now - o.idleCheckIntervalMs,
-      limit: o.batchSize,
-    })
+    const query = {
+      now: roundStart,
+      warmUsedSince: roundStart - o.warmWindowMs,
+      warmExpiringBefore: roundStart + o.tokens.refreshMarginMs + o.lookaheadMs,
+      idleCheckedBefore: roundStart - o.idleCheckIntervalMs,
+      limit: 1,
+    }
     const counts = { refreshed: 0, needsReauthorization: 0, failed: 0, throttled: false }
-    const queue = [...candidates]
+    let budget = o.batchSize
+    let exhausted = false
     const worker = async () => {
-      for (let next = queue.shift(); next && !counts.throttled && !signal?.aborted; next = queue.shift()) {
+      while (budget > 0 && !exhausted && !counts.throttled && !signal?.aborted) {
+        budget--
         await this.#takeSlot(signal)
-        await this.#refreshOne(next, now, counts)
+        const now = this.#deps.now()
+        const [claimed] = await o.store.claimRefreshCandidates(
+          { ...query, now },
+          o.tokens.owner,
+          now + o.tokens.leaseMs,
+        )
+        if (!claimed) {
+          exhausted = true
+          return
+        }
+        try {
+          await this.#refreshOne(claimed, roundStart, counts)
+        } finally {
+          await o.store.releaseLease(claimed.id, o.tokens.owner)
+        }
       }
     }
-    await Promise.all(Array.from({ length: Math.min(o.concurrency, queue.length) }, worker))
+    await Promise.all(Array.from({ length: o.concurrency }, worker))
     // Additive recovery after a clean round, multiplicative decrease happened on 429.
     if (!counts.throttled) this.#rate = Math.min(o.ratePerSecond, this.#rate * 1.25)
     const reminded = signal?.aborted ? 0 : await this.#sendReminders(this.#deps.now())
