@@ -9,6 +9,9 @@ export interface Listening {
   close(): Promise<void>
 }
 
+/** How long a stopping server waits for requests in flight. */
+const SHUTDOWN_GRACE_MS = 10_000
+
 type FetchHandler = (request: Request) => Response | Promise<Response>
 
 export function listen(fetch: FetchHandler, port: number, hostname: string): Promise<Listening> {
@@ -18,9 +21,13 @@ export function listen(fetch: FetchHandler, port: number, hostname: string): Pro
         port: info.port,
         close: () =>
           new Promise<void>((done) => {
+            // Stop accepting, let requests in flight finish, and end idle keep-alive sockets that would hold
+            // close() open; whatever is still running after the grace period is cut.
             server.close(() => done())
-            // Keep-alive sockets would hold close() open; end them.
-            if (server instanceof HttpServer) server.closeAllConnections()
+            if (server instanceof HttpServer) {
+              server.closeIdleConnections()
+              setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref()
+            }
           }),
       })
     })
