@@ -36,8 +36,16 @@ function scheduledStore(store: Store, s: fc.Scheduler): Store {
 async function setUp(s: fc.Scheduler, managers: number, leaseMs: number) {
   const dir = mkdtempSync(join(tmpdir(), 'sp-connect-race-'))
   let now = Date.now()
-  const clock = { now: () => now, advance: (ms: number) => void (now += ms) }
-  const app = generateDevApp({ redirectUri: 'https://app.example.com/callback', loginUri: 'https://app.example.com/login' })
+  const clock = {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms
+    },
+  }
+  const app = generateDevApp({
+    redirectUri: 'https://app.example.com/callback',
+    loginUri: 'https://app.example.com/login',
+  })
   const simulator = createSimulator({ apps: [app], now: clock.now })
   const realStore = await openSqliteStore({ path: join(dir, 'db.sqlite') })
   await realStore.migrate()
@@ -49,7 +57,12 @@ async function setUp(s: fc.Scheduler, managers: number, leaseMs: number) {
     region: 'na',
     accountType: 'seller',
     tenantId: null,
-    refreshTokenCiphertext: sealToken(keyring, id, 'refresh_token', simulator.selfAuthorize(app.appId, 'ARACE0000000001', 'na')),
+    refreshTokenCiphertext: sealToken(
+      keyring,
+      id,
+      'refresh_token',
+      simulator.selfAuthorize(app.appId, 'ARACE0000000001', 'na'),
+    ),
     accessTokenCiphertext: null,
     accessTokenExpiresAt: null,
     authorizedAt: now,
@@ -66,7 +79,10 @@ async function setUp(s: fc.Scheduler, managers: number, leaseMs: number) {
   })
   const events = new EventRecorder(store, deps)
   const credentials = { clientId: app.clientId, clientSecret: app.clientSecrets[0]?.secret ?? '' }
-  const lwa = new LwaClient({ tokenUrl: 'http://lwa.test/auth/o2/token', credentials: () => credentials }, deps)
+  const lwa = new LwaClient(
+    { tokenUrl: 'http://lwa.test/auth/o2/token', credentials: () => credentials },
+    deps,
+  )
   const processes = Array.from(
     { length: managers },
     (_, i) => new TokenManager({ store, keyring, lwa, events, leaseMs, owner: `proc-${i}` }, deps),
@@ -102,7 +118,9 @@ describe('token manager races (fast-check scheduler)', () => {
             expect(new Set(tokens.map((token) => token?.accessToken)).size).toBe(1)
             const row = await t.realStore.getConnection(t.id)
             expect(row?.version).toBe(2)
-            expect(openToken(t.keyring, t.id, 'access_token', row?.accessTokenCiphertext ?? '')).toBe(tokens[0]?.accessToken)
+            expect(openToken(t.keyring, t.id, 'access_token', row?.accessTokenCiphertext ?? '')).toBe(
+              tokens[0]?.accessToken,
+            )
           } finally {
             await t.tearDown()
           }
@@ -114,28 +132,34 @@ describe('token manager races (fast-check scheduler)', () => {
 
   it('a lease holder that stalls past its lease never overwrites a newer token (fencing)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.scheduler(), fc.array(fc.nat(), { minLength: 2, maxLength: 8 }), async (s, callers) => {
-        const t = await setUp(s, 2, 1_000)
-        try {
-          // At a point the scheduler picks, time jumps past the lease: a second process may take over while the
-          // first is still waiting for LWA.
-          const jump = s.schedule(Promise.resolve(), 'clock jump').then(() => t.clock.advance(2_000))
-          const calls = callers.map((n) => t.processes[n % 2]?.getAccessToken(t.id))
-          const tokens = await s.waitFor(Promise.all([...calls, jump]).then((all) => all.slice(0, calls.length)))
-          const issued = t.simulator.counters().byGrant.refresh_token
-          expect(issued).toBeGreaterThanOrEqual(1)
-          expect(issued).toBeLessThanOrEqual(2)
-          const row = await t.realStore.getConnection(t.id)
-          // One successful write per issued token at most, and the stored token is the newest handed out.
-          expect(row?.version).toBeLessThanOrEqual(1 + issued)
-          const stored = openToken(t.keyring, t.id, 'access_token', row?.accessTokenCiphertext ?? '')
-          const latest = Math.max(...tokens.map((token) => (token as { expiresAt: number }).expiresAt))
-          expect(row?.accessTokenExpiresAt).toBe(latest)
-          expect(tokens.map((token) => (token as { accessToken: string }).accessToken)).toContain(stored)
-        } finally {
-          await t.tearDown()
-        }
-      }),
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.array(fc.nat(), { minLength: 2, maxLength: 8 }),
+        async (s, callers) => {
+          const t = await setUp(s, 2, 1_000)
+          try {
+            // At a point the scheduler picks, time jumps past the lease: a second process may take over while the
+            // first is still waiting for LWA.
+            const jump = s.schedule(Promise.resolve(), 'clock jump').then(() => t.clock.advance(2_000))
+            const calls = callers.map((n) => t.processes[n % 2]?.getAccessToken(t.id))
+            const tokens = await s.waitFor(
+              Promise.all([...calls, jump]).then((all) => all.slice(0, calls.length)),
+            )
+            const issued = t.simulator.counters().byGrant.refresh_token
+            expect(issued).toBeGreaterThanOrEqual(1)
+            expect(issued).toBeLessThanOrEqual(2)
+            const row = await t.realStore.getConnection(t.id)
+            // One successful write per issued token at most, and the stored token is the newest handed out.
+            expect(row?.version).toBeLessThanOrEqual(1 + issued)
+            const stored = openToken(t.keyring, t.id, 'access_token', row?.accessTokenCiphertext ?? '')
+            const latest = Math.max(...tokens.map((token) => (token as { expiresAt: number }).expiresAt))
+            expect(row?.accessTokenExpiresAt).toBe(latest)
+            expect(tokens.map((token) => (token as { accessToken: string }).accessToken)).toContain(stored)
+          } finally {
+            await t.tearDown()
+          }
+        },
+      ),
       { numRuns: 60 },
     )
   })

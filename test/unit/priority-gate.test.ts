@@ -8,9 +8,18 @@ describe('PriorityGate', () => {
     const order: string[] = []
     const a = await gate.acquire('background')
     const b = await gate.acquire('background')
-    const bg1 = gate.acquire('background').then((r) => (order.push('bg1'), r))
-    const bg2 = gate.acquire('background').then((r) => (order.push('bg2'), r))
-    const od1 = gate.acquire('on_demand').then((r) => (order.push('od1'), r))
+    const bg1 = gate.acquire('background').then((r) => {
+      order.push('bg1')
+      return r
+    })
+    const bg2 = gate.acquire('background').then((r) => {
+      order.push('bg2')
+      return r
+    })
+    const od1 = gate.acquire('on_demand').then((r) => {
+      order.push('od1')
+      return r
+    })
     expect(gate.inUse).toBe(2)
     expect(gate.onDemandWaiting).toBe(1)
     a()
