@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Deps } from '../../src/core/deps.ts'
 import { EventRecorder } from '../../src/core/events/events.ts'
 import { LwaClient } from '../../src/core/lwa/client.ts'
+import { DEFAULT_RETRY_POLICY } from '../../src/core/lwa/types.ts'
 import { TokenManager } from '../../src/core/tokens/manager.ts'
 import { BackgroundRefresher } from '../../src/core/tokens/refresher.ts'
 import { BrowserClient } from '../helpers/browser-client.ts'
@@ -208,7 +209,7 @@ describe('token endpoint faults and the 365-day limit', () => {
 
   const refreshCalls = () => stack.simulator.counters().byGrant.refresh_token
 
-  it('rides through a burst of 500s with retries; past the retry budget the still-valid token is served', async () => {
+  it('rides through a burst of 500s with retries; when every attempt fails the still-valid token is served', async () => {
     const { connectionId } = await connectSeller(stack, new BrowserClient())
     let before = refreshCalls()
     stack.simulator.setFaults({ failNext: 2 })
@@ -217,10 +218,10 @@ describe('token endpoint faults and the 365-day limit', () => {
     expect(await stack.runtime.store.getConnection(connectionId)).toMatchObject({ failureCount: 0 })
 
     before = refreshCalls()
-    stack.simulator.setFaults({ failNext: 3 })
+    stack.simulator.setFaults({ failNext: DEFAULT_RETRY_POLICY.maxAttempts })
     const served = await stack.runtime.tokens.getAccessToken(connectionId, { forceRefresh: true })
-    expect(refreshCalls() - before).toBe(3)
-    expect(served).toEqual(token) // LWA failed three times, but the token in hand is valid for an hour
+    expect(refreshCalls() - before).toBe(DEFAULT_RETRY_POLICY.maxAttempts)
+    expect(served).toEqual(token) // every attempt failed, but the token in hand is valid for an hour
     expect(await stack.runtime.store.getConnection(connectionId)).toMatchObject({
       status: 'active',
       failureCount: 1,

@@ -4,7 +4,7 @@ import type { Deps, Logger } from '../../src/core/deps.ts'
 import { isSpConnectError } from '../../src/core/errors.ts'
 import { LwaClient } from '../../src/core/lwa/client.ts'
 import { LwaError } from '../../src/core/lwa/errors.ts'
-import type { LwaClientOptions, LwaCredentials } from '../../src/core/lwa/types.ts'
+import { DEFAULT_RETRY_POLICY, type LwaClientOptions, type LwaCredentials } from '../../src/core/lwa/types.ts'
 
 const TOKEN_URL = 'https://api.amazon.com/auth/o2/token'
 const NOW = Date.UTC(2026, 4, 17, 10, 30, 0)
@@ -245,8 +245,8 @@ describe('LwaClient retries (refresh and client credentials)', () => {
     const error = await lwaFailure(client.refresh(REFRESH))
     expect(error.code).toBe('lwa_server_error')
     expect(error.retryable).toBe(true)
-    expect(requests).toHaveLength(3)
-    expect(sleeps).toHaveLength(2)
+    expect(requests).toHaveLength(DEFAULT_RETRY_POLICY.maxAttempts)
+    expect(sleeps).toHaveLength(DEFAULT_RETRY_POLICY.maxAttempts - 1)
 
     const five = setup([status(503)], { retry: { maxAttempts: 5 } })
     await lwaFailure(five.client.clientCredentials('s'))
@@ -340,7 +340,7 @@ describe('LwaClient.exchangeCode() never replays a code that may have reached LW
     const error = await lwaFailure(client.exchangeCode(CODE, 'https://app.example/callback'))
     expect(error.code).toBe('lwa_unreachable')
     expect(error.detail).toContain('ECONNREFUSED')
-    expect(requests).toHaveLength(3)
+    expect(requests).toHaveLength(DEFAULT_RETRY_POLICY.maxAttempts)
   })
 
   it('retries an AggregateError only when every address refused', async () => {

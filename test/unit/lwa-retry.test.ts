@@ -149,7 +149,7 @@ describe('backoffDelay()', () => {
 })
 
 describe('retryDelay()', () => {
-  const policy = resolveRetryPolicy()
+  const policy = resolveRetryPolicy({ maxAttempts: 3 })
   const half = () => 0.5
 
   it('backs off until the budget is spent', () => {

@@ -34,6 +34,7 @@ describe('RetryBudget', () => {
           clientId: 'amzn1.application-oa2-client.x',
           clientSecret: 'secret-secret-secret',
         }),
+        retry: { maxAttempts: 3 },
         retryBudget: new RetryBudget({ ratio: 0, minPerSecond: 0, max: 3 }, () => 0),
       },
       deps,

@@ -5,7 +5,7 @@
  * for everyone, retries stop multiplying the load once the budget is spent; single bad calls still retry.
  */
 export interface RetryBudgetOptions {
-  /** Retries earned per request (0.2: at most one retry per five requests, on average). */
+  /** Retries earned per request (0.5: one retry per two requests on average, enough for a 30 % error rate). */
   readonly ratio?: number
   /** Retries allowed per second regardless of traffic. */
   readonly minPerSecond?: number
@@ -22,9 +22,9 @@ export class RetryBudget {
   #updatedAt: number
 
   constructor(options: RetryBudgetOptions, now: () => number) {
-    this.#ratio = options.ratio ?? 0.2
+    this.#ratio = options.ratio ?? 0.5
     this.#minPerSecond = options.minPerSecond ?? 1
-    this.#max = options.max ?? 20
+    this.#max = options.max ?? 30
     this.#now = now
     this.#balance = this.#max
     this.#updatedAt = now()

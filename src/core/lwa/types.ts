@@ -89,8 +89,13 @@ export const MAX_EXPIRES_IN_SECONDS = 86_400
 
 export const DEFAULT_TIMEOUT_MS = 10_000
 
+/**
+ * Five attempts: with 30 % of calls failing, three attempts still lose 2.7 % of refreshes and five lose 0.24 %.
+ * The shared retry budget (retry-budget.ts) is what stops retries multiplying load in a real outage, and the
+ * refresh lease bounds the whole chain in time.
+ */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
-  maxAttempts: 3,
+  maxAttempts: 5,
   baseDelayMs: 200,
   maxDelayMs: 5_000,
   maxRetryAfterMs: 30_000,

@@ -97,7 +97,8 @@ export class TokenManager {
   readonly #owner: string
   readonly #gate: PriorityGate
   readonly breaker: CircuitBreaker
-  readonly #cache = new Map<string, AccessToken & { checkedAt: number }>()
+  /** The token object handed out (frozen, shared by every caller) and when the store last vouched for it. */
+  readonly #cache = new Map<string, { readonly token: AccessToken; checkedAt: number }>()
   readonly #inflight = new Map<string, Promise<AccessToken>>()
   readonly #touched = new Map<string, number>()
   #lastAlarmAt = Number.NEGATIVE_INFINITY
@@ -129,23 +130,24 @@ export class TokenManager {
   }
 
   /** A valid access token for the connection, refreshing it first if less than the margin is left. */
-  getAccessToken(connectionId: string, options: GetTokenOptions = {}): Promise<AccessToken> {
-    const minValidityMs = Math.max(options.minValidityMs ?? 0, this.#marginMs)
-    if (options.priority !== 'background') this.#touch(connectionId)
-    if (!options.forceRefresh) {
+  getAccessToken(connectionId: string, options?: GetTokenOptions): Promise<AccessToken> {
+    // The hot path (a cached token, no options) reads the clock once and allocates nothing but the promise.
+    const now = this.#deps.now()
+    const minValidityMs = Math.max(options?.minValidityMs ?? 0, this.#marginMs)
+    if (options?.priority !== 'background') this.#touch(connectionId, now)
+    if (options?.forceRefresh !== true) {
       const cached = this.#cache.get(connectionId)
-      const fresh = cached && this.#deps.now() - cached.checkedAt < STATUS_RECHECK_MS
-      if (cached && fresh && this.#validFor(cached.expiresAt, minValidityMs)) {
-        return Promise.resolve({ accessToken: cached.accessToken, expiresAt: cached.expiresAt })
+      if (cached && now - cached.checkedAt < STATUS_RECHECK_MS && cached.token.expiresAt - minValidityMs > now) {
+        return Promise.resolve(cached.token)
       }
     }
     const running = this.#inflight.get(connectionId)
     if (running) return running
     const work = this.#obtain(
       connectionId,
-      options.forceRefresh === true,
+      options?.forceRefresh === true,
       minValidityMs,
-      options.priority ?? 'on_demand',
+      options?.priority ?? 'on_demand',
     ).finally(() => {
       this.#inflight.delete(connectionId)
     })
@@ -167,8 +169,7 @@ export class TokenManager {
     return expiresAt !== null && expiresAt - ms > this.#deps.now()
   }
 
-  #touch(connectionId: string): void {
-    const now = this.#deps.now()
+  #touch(connectionId: string, now: number): void {
     const last = this.#touched.get(connectionId)
     if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return
     this.#touched.set(connectionId, now)
@@ -299,8 +300,8 @@ export class TokenManager {
         failures: row.failureCount,
       })
     }
-    const token = { accessToken: tokens.accessToken, expiresAt }
-    this.#cache.set(row.id, { ...token, checkedAt: this.#deps.now() })
+    const token = Object.freeze({ accessToken: tokens.accessToken, expiresAt })
+    this.#cache.set(row.id, { token, checkedAt: this.#deps.now() })
     return token
   }
 
@@ -366,12 +367,15 @@ export class TokenManager {
     }
     const cached = this.#cache.get(row.id)
     // Decrypt only when the stored token differs from the one already in memory.
-    const accessToken =
-      cached && cached.expiresAt === expiresAt
-        ? cached.accessToken
-        : openToken(this.#keyring, row.id, 'access_token', row.accessTokenCiphertext)
-    this.#cache.set(row.id, { accessToken, expiresAt, checkedAt: this.#deps.now() })
-    return { accessToken, expiresAt }
+    const token =
+      cached && cached.token.expiresAt === expiresAt
+        ? cached.token
+        : Object.freeze({
+            accessToken: openToken(this.#keyring, row.id, 'access_token', row.accessTokenCiphertext),
+            expiresAt,
+          })
+    this.#cache.set(row.id, { token, checkedAt: this.#deps.now() })
+    return token
   }
 }
 

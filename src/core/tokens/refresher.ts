@@ -8,7 +8,7 @@
  * callers who are waiting for a token. Several instances can run it at once: each refresh takes the
  * connection's lease, and candidates whose lease is held are skipped.
  */
-import type { ConnectionRecord, Store } from '../../store/store.ts'
+import type { ConnectionRecord, RefreshCandidateQuery, Store } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import { isSpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
@@ -74,8 +74,8 @@ export class BackgroundRefresher {
   }
 
   /**
-   * One pass: claim due connections one at a time as rate-limit slots open (so several instances divide the
-   * work and a claimed connection never waits long for its refresh), refresh them, then send due reminders.
+   * One pass: claim due connections in small batches (so several instances divide the work), refresh them
+   * under the rate limit and concurrency cap, then send due reminders.
    */
   async runOnce(signal?: AbortSignal): Promise<RefreshRound> {
     const roundStart = this.#deps.now()
@@ -86,28 +86,45 @@ export class BackgroundRefresher {
       warmExpiringBefore: roundStart + o.tokens.refreshMarginMs + o.lookaheadMs,
       idleCheckedBefore: roundStart - o.idleCheckIntervalMs,
       limit: 1,
-    }
+    } satisfies RefreshCandidateQuery
     const counts = { refreshed: 0, needsReauthorization: 0, failed: 0, throttled: false }
+    const owner = o.tokens.owner
+    // Claims are taken in small batches, about two seconds of work at the current rate: each claim query scans
+    // the due connections, and a claimed connection should not wait long for its refresh.
+    const queue: ConnectionRecord[] = []
     let budget = o.batchSize
     let exhausted = false
+    let refill: Promise<void> | undefined
+    const claimMore = async () => {
+      const size = Math.min(budget, 100, Math.max(o.concurrency, Math.ceil(this.#rate * 2)))
+      if (size <= 0 || counts.throttled || signal?.aborted) {
+        exhausted = true
+        return
+      }
+      const now = this.#deps.now()
+      const claimed = await o.store.claimRefreshCandidates({ ...query, now, limit: size }, owner, now + o.tokens.leaseMs)
+      budget -= claimed.length
+      if (claimed.length < size) exhausted = true
+      queue.push(...claimed)
+    }
+    const next = async (): Promise<ConnectionRecord | undefined> => {
+      while (queue.length === 0 && !exhausted) {
+        refill ??= claimMore().finally(() => {
+          refill = undefined
+        })
+        await refill
+      }
+      return queue.shift()
+    }
     const worker = async () => {
-      while (budget > 0 && !exhausted && !counts.throttled && !signal?.aborted) {
-        budget--
-        await this.#takeSlot(signal)
-        const now = this.#deps.now()
-        const [claimed] = await o.store.claimRefreshCandidates(
-          { ...query, now },
-          o.tokens.owner,
-          now + o.tokens.leaseMs,
-        )
-        if (!claimed) {
-          exhausted = true
-          return
-        }
+      for (let row = await next(); row !== undefined; row = await next()) {
         try {
-          await this.#refreshOne(claimed, roundStart, counts)
+          if (counts.throttled || signal?.aborted) continue
+          await this.#takeSlot(signal)
+          await this.#refreshOne(row, roundStart, counts)
         } finally {
-          await o.store.releaseLease(claimed.id, o.tokens.owner)
+          // Also frees claims left unprocessed after a 429 or a stop; a no-op if the refresh released it.
+          await o.store.releaseLease(row.id, owner)
         }
       }
     }
