@@ -137,7 +137,11 @@ export class TokenManager {
     if (options?.priority !== 'background') this.#touch(connectionId, now)
     if (options?.forceRefresh !== true) {
       const cached = this.#cache.get(connectionId)
-      if (cached && now - cached.checkedAt < STATUS_RECHECK_MS && cached.token.expiresAt - minValidityMs > now) {
+      if (
+        cached &&
+        now - cached.checkedAt < STATUS_RECHECK_MS &&
+        cached.token.expiresAt - minValidityMs > now
+      ) {
         return Promise.resolve(cached.token)
       }
     }

@@ -102,7 +102,11 @@ export class BackgroundRefresher {
         return
       }
       const now = this.#deps.now()
-      const claimed = await o.store.claimRefreshCandidates({ ...query, now, limit: size }, owner, now + o.tokens.leaseMs)
+      const claimed = await o.store.claimRefreshCandidates(
+        { ...query, now, limit: size },
+        owner,
+        now + o.tokens.leaseMs,
+      )
       budget -= claimed.length
       if (claimed.length < size) exhausted = true
       queue.push(...claimed)
