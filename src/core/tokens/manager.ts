@@ -98,7 +98,7 @@ export class TokenManager {
   readonly #gate: PriorityGate
   readonly breaker: CircuitBreaker
   /** The token object handed out (frozen, shared by every caller) and when the store last vouched for it. */
-  readonly #cache = new Map<string, { readonly token: AccessToken; checkedAt: number }>()
+  readonly #cache = new Map<string, CacheEntry>()
   readonly #inflight = new Map<string, Promise<AccessToken>>()
   readonly #touched = new Map<string, number>()
   #lastAlarmAt = Number.NEGATIVE_INFINITY
@@ -131,8 +131,23 @@ export class TokenManager {
 
   /** A valid access token for the connection, refreshing it first if less than the margin is left. */
   getAccessToken(connectionId: string, options?: GetTokenOptions): Promise<AccessToken> {
-    // The hot path (a cached token, no options) reads the clock once and allocates nothing but the promise.
+    // The hot path (a cached token, no options): one map lookup, one clock read, no allocation; every caller
+    // shares the entry's already-resolved promise.
     const now = this.#deps.now()
+    if (options === undefined) {
+      const cached = this.#cache.get(connectionId)
+      if (
+        cached &&
+        now - cached.checkedAt < STATUS_RECHECK_MS &&
+        cached.token.expiresAt - this.#marginMs > now
+      ) {
+        if (now - cached.touchedAt >= TOUCH_INTERVAL_MS) {
+          cached.touchedAt = now
+          this.#touch(connectionId, now)
+        }
+        return cached.promise
+      }
+    }
     const minValidityMs = Math.max(options?.minValidityMs ?? 0, this.#marginMs)
     if (options?.priority !== 'background') this.#touch(connectionId, now)
     if (options?.forceRefresh !== true) {
@@ -142,7 +157,7 @@ export class TokenManager {
         now - cached.checkedAt < STATUS_RECHECK_MS &&
         cached.token.expiresAt - minValidityMs > now
       ) {
-        return Promise.resolve(cached.token)
+        return cached.promise
       }
     }
     const running = this.#inflight.get(connectionId)
@@ -305,7 +320,7 @@ export class TokenManager {
       })
     }
     const token = Object.freeze({ accessToken: tokens.accessToken, expiresAt })
-    this.#cache.set(row.id, { token, checkedAt: this.#deps.now() })
+    this.#remember(row.id, token)
     return token
   }
 
@@ -378,9 +393,34 @@ export class TokenManager {
             accessToken: openToken(this.#keyring, row.id, 'access_token', row.accessTokenCiphertext),
             expiresAt,
           })
-    this.#cache.set(row.id, { token, checkedAt: this.#deps.now() })
+    this.#remember(row.id, token)
     return token
   }
+
+  #remember(connectionId: string, token: AccessToken): void {
+    const now = this.#deps.now()
+    const previous = this.#cache.get(connectionId)
+    if (previous && previous.token === token) {
+      previous.checkedAt = now
+      return
+    }
+    this.#cache.set(connectionId, {
+      token,
+      promise: Promise.resolve(token),
+      checkedAt: now,
+      touchedAt: this.#touched.get(connectionId) ?? now,
+    })
+  }
+}
+
+interface CacheEntry {
+  /** The token object handed out: frozen and shared by every caller. */
+  readonly token: AccessToken
+  readonly promise: Promise<AccessToken>
+  /** When the store last vouched for the connection (status re-checked every STATUS_RECHECK_MS). */
+  checkedAt: number
+  /** When usage was last written for it (see TOUCH_INTERVAL_MS). */
+  touchedAt: number
 }
 
 /** The lease deadline aborts the LWA call with a DOMException; it means LWA was too slow. */
