@@ -2,8 +2,10 @@
  * The `Store` contract over Kysely, shared by SQLite and PostgreSQL. Every rule that matters under
  * concurrency is one conditional statement (`UPDATE … WHERE <condition> RETURNING *`, `INSERT … ON CONFLICT
  * DO NOTHING RETURNING *`): the database decides atomically, so no caller ever reads, decides, then writes.
- * Only portable SQL is used here; dialect-specific setup lives in sqlite.ts and postgres.ts. The one dialect
- * branch in the queries is `FOR UPDATE SKIP LOCKED` in {@link KyselyStore.claimDueDeliveries} on PostgreSQL.
+ * Only portable SQL is used here; dialect-specific setup lives in sqlite.ts and postgres.ts. The dialect
+ * branches in the queries are `FOR UPDATE SKIP LOCKED` in {@link KyselyStore.claimDueDeliveries} and the
+ * claim of refresh candidates on PostgreSQL, and the NOTIFY that PostgreSQL stores (`notify`) add to the writes
+ * waiters care about (see "Waiting for a connection to change" below).
  *
  * `updated_at` moves with `version`, i.e. with every write that changes tokens or status; lease bookkeeping,
  * usage, reminders and re-encryption change neither.
@@ -17,14 +19,36 @@
  * repeat after an ambiguous failure: `consumeAuthState` would answer false for the state it just consumed,
  * `updateTokens`/`recordRefreshFailure` would miss their own version bump, `markReauthorizationReminder` would
  * report a recorded reminder as already sent, `claimDueDeliveries` would claim a second batch, and so on.
+ *
+ * ## Waiting for a connection to change
+ *
+ * `waitForConnectionChange` parks a caller (the token manager waiting for another process's refresh) in this
+ * handle's {@link ConnectionChangeWaiters}. The writes a waiter cares about (`updateTokens`,
+ * `recordRefreshFailure`, `reauthorizeConnection`, `disconnectConnection`, `releaseLease`) go through
+ * one helper, `#changeConnection`: when the UPDATE changed a row, the waiters of that row on this handle
+ * are woken at once, on both dialects. On PostgreSQL the same statement also sends a NOTIFY on
+ * {@link CONNECTION_CHANGED_CHANNEL} with the connection id as payload, which postgres.ts's listening connection
+ * turns into wake-ups on every other handle and instance:
+ *
+ *     WITH changed AS (UPDATE connections SET … WHERE … RETURNING *)
+ *     SELECT changed.*, pg_notify($channel, changed.id) FROM changed
+ *
+ * In the statement rather than right after it, because then a notification exists exactly when the write
+ * does: `pg_notify` runs once per row the UPDATE returned (none when its conditions failed), PostgreSQL
+ * queues it in the statement's transaction and delivers it only at commit (a failed or rolled-back statement
+ * sends nothing), and there is no second round trip that could fail after the write committed (leaving the
+ * waiters to their timeout) or cost a statement. The statement keeps its retry class: a CTE is never repeated
+ * as a "plain read", and `releaseLease` stays repeat-safe (a repetition that changes nothing notifies
+ * nothing).
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { type Kysely, type QueryCreator, sql, type UpdateQueryBuilder } from 'kysely'
 import type { Region } from '../core/regions.ts'
 import { MIGRATIONS } from './migrations/index.ts'
 import { type Migration, migrateToLatest, type SqlDialectName } from './migrator.ts'
 import {
+  type ConnectionRow,
   type Database,
   toAppSecretRecord,
   toAuthStateRecord,
@@ -62,13 +86,98 @@ export const MAX_LIST_LIMIT = 1000
 /** Longest `last_error` kept on a delivery, in characters (code points). */
 export const MAX_DELIVERY_ERROR_LENGTH = 300
 
+/** The PostgreSQL NOTIFY channel of connection changes; the payload is the connection id. */
+export const CONNECTION_CHANGED_CHANNEL = 'sp_connect_connection_changed'
+
+/** Longest wait setTimeout can express (2^31 − 1 ms); longer waits are cut to it (a spurious wake-up). */
+const MAX_WAIT_MS = 2 ** 31 - 1
+
 export interface KyselyStoreOptions {
   readonly dialect: SqlDialectName
   /** Defaults to every sp-connect migration; tests may pass their own list. */
   readonly migrations?: readonly Migration[]
   /** Clock for migration bookkeeping; defaults to `Date.now`. */
   readonly now?: () => number
+  /**
+   * PostgreSQL only: send a NOTIFY on {@link CONNECTION_CHANGED_CHANNEL} from the writes that wake waiters.
+   * Off by default (SQLite has no NOTIFY).
+   */
+  readonly notify?: boolean
+  /**
+   * This handle's waiters, when something else wakes them too (postgres.ts's listening connection). The store
+   * makes its own otherwise.
+   */
+  readonly waiters?: ConnectionChangeWaiters
+  /** Runs first in `close()`, before the database is destroyed (postgres.ts stops its listening connection). */
+  readonly onClose?: () => Promise<void>
 }
+
+/**
+ * The callers of one store handle waiting in `waitForConnectionChange`, by connection id. Waking a connection
+ * resolves every wait on it; each wait also ends at its own timeout or abort. After `close()` every wait
+ * resolves at once (a spurious wake-up: the caller's next statement reports the closed store).
+ */
+export class ConnectionChangeWaiters {
+  readonly #byId = new Map<string, Set<() => void>>()
+  #closed = false
+
+  /** See `Store.waitForConnectionChange`. */
+  wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    if (this.#closed) return Promise.resolve()
+    // A NaN, negative or huge timeout is not the caller's way to fail: it becomes 0 or the longest wait.
+    const ms = Number.isNaN(timeoutMs) ? 0 : Math.min(Math.max(timeoutMs, 0), MAX_WAIT_MS)
+    return new Promise<void>((resolve, reject) => {
+      let waiters = this.#byId.get(id)
+      if (waiters === undefined) {
+        waiters = new Set()
+        this.#byId.set(id, waiters)
+      }
+      const set = waiters
+      const settle = () => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        set.delete(wake)
+        if (set.size === 0 && this.#byId.get(id) === set) this.#byId.delete(id)
+      }
+      const wake = () => {
+        settle()
+        resolve()
+      }
+      const onAbort = () => {
+        settle()
+        reject(signal?.reason)
+      }
+      const timer = setTimeout(wake, ms)
+      set.add(wake)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** Wakes every wait on the connection. */
+  wake(id: string): void {
+    const waiters = this.#byId.get(id)
+    if (waiters === undefined) return
+    // Each wake removes itself from the set, so iterate over a copy.
+    for (const wake of [...waiters]) wake()
+  }
+
+  /** Wakes every wait (after missed notifications: each waiter re-reads its row). */
+  wakeAll(): void {
+    for (const waiters of [...this.#byId.values()]) for (const wake of [...waiters]) wake()
+  }
+
+  /** Wakes every wait, and makes later waits resolve at once. */
+  close(): void {
+    this.#closed = true
+    this.wakeAll()
+  }
+}
+
+/** An `UPDATE connections … RETURNING *`, built on the query creator it is given (the database, or a CTE's). */
+type ConnectionUpdate = (
+  qc: QueryCreator<Database>,
+) => UpdateQueryBuilder<Database, 'connections', 'connections', ConnectionRow>
 
 const repeatSafeScope = new AsyncLocalStorage<true>()
 
@@ -111,6 +220,9 @@ class KyselyStore implements Store {
   readonly #dialect: SqlDialectName
   readonly #migrations: readonly Migration[]
   readonly #now: () => number
+  readonly #notify: boolean
+  readonly #waiters: ConnectionChangeWaiters
+  readonly #onClose: (() => Promise<void>) | undefined
   #closed: Promise<void> | undefined
 
   constructor(db: Kysely<Database>, options: KyselyStoreOptions) {
@@ -118,6 +230,12 @@ class KyselyStore implements Store {
     this.#dialect = options.dialect
     this.#migrations = options.migrations ?? MIGRATIONS
     this.#now = options.now ?? Date.now
+    if (options.notify === true && options.dialect !== 'postgres') {
+      throw new TypeError('notify needs PostgreSQL')
+    }
+    this.#notify = options.notify === true
+    this.#waiters = options.waiters ?? new ConnectionChangeWaiters()
+    this.#onClose = options.onClose
   }
 
   migrate(): Promise<MigrationOutcome[]> {
@@ -125,8 +243,39 @@ class KyselyStore implements Store {
   }
 
   close(): Promise<void> {
-    this.#closed ??= this.#db.destroy()
+    this.#closed ??= (async () => {
+      this.#waiters.close()
+      try {
+        await this.#onClose?.()
+      } finally {
+        await this.#db.destroy()
+      }
+    })()
     return this.#closed
+  }
+
+  waitForConnectionChange(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return this.#waiters.wait(id, timeoutMs, signal)
+  }
+
+  /**
+   * Runs a connection UPDATE that waiters care about and wakes the waiters of the row it changed: on this
+   * handle directly, elsewhere through a NOTIFY in the same statement (PostgreSQL; see the module comment).
+   * Returns the changed row, or undefined when the UPDATE matched nothing (and then nobody is woken).
+   */
+  async #changeConnection(update: ConnectionUpdate): Promise<ConnectionRow | undefined> {
+    const row = this.#notify
+      ? await this.#db
+          .with('changed', (qc) => update(qc))
+          .selectFrom('changed')
+          .selectAll()
+          .select(
+            sql<string>`pg_notify(${CONNECTION_CHANGED_CHANNEL}, ${sql.ref('changed.id')})`.as('notified'),
+          )
+          .executeTakeFirst()
+      : await update(this.#db).executeTakeFirst()
+    if (row !== undefined) this.#waiters.wake(row.id)
+    return row
   }
 
   async insertAuthState(state: AuthStateRecord): Promise<void> {
@@ -276,31 +425,32 @@ class KyselyStore implements Store {
   }
 
   async reauthorizeConnection(id: string, update: Reauthorization): Promise<ConnectionRecord | undefined> {
-    const row = await this.#db
-      .updateTable('connections')
-      .set((eb) => ({
-        account_type: update.accountType,
-        tenant_id: update.tenantId,
-        status: 'active',
-        status_reason: null,
-        refresh_token_ciphertext: update.refreshTokenCiphertext,
-        access_token_ciphertext: update.accessTokenCiphertext,
-        access_token_expires_at: update.accessTokenExpiresAt,
-        authorized_at: update.authorizedAt,
-        reauthorize_by: update.reauthorizeBy,
-        last_refresh_error: null,
-        failure_count: 0,
-        lease_owner: null,
-        lease_until: null,
-        // A new authorization starts a new 365-day clock (so new reminders) and ends any failure backoff.
-        refresh_not_before: null,
-        reauth_reminder_days: null,
-        version: eb('version', '+', 1),
-        updated_at: update.now,
-      }))
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst()
+    const row = await this.#changeConnection((qc) =>
+      qc
+        .updateTable('connections')
+        .set((eb) => ({
+          account_type: update.accountType,
+          tenant_id: update.tenantId,
+          status: 'active',
+          status_reason: null,
+          refresh_token_ciphertext: update.refreshTokenCiphertext,
+          access_token_ciphertext: update.accessTokenCiphertext,
+          access_token_expires_at: update.accessTokenExpiresAt,
+          authorized_at: update.authorizedAt,
+          reauthorize_by: update.reauthorizeBy,
+          last_refresh_error: null,
+          failure_count: 0,
+          lease_owner: null,
+          lease_until: null,
+          // A new authorization starts a new 365-day clock (so new reminders) and ends any failure backoff.
+          refresh_not_before: null,
+          reauth_reminder_days: null,
+          version: eb('version', '+', 1),
+          updated_at: update.now,
+        }))
+        .where('id', '=', id)
+        .returningAll(),
+    )
     return row && toConnectionRecord(row)
   }
 
@@ -309,33 +459,34 @@ class KyselyStore implements Store {
     expectedVersion: number,
     update: TokenUpdate,
   ): Promise<ConnectionRecord | undefined> {
-    const row = await this.#db
-      .updateTable('connections')
-      .set((eb) => ({
-        access_token_ciphertext: update.accessTokenCiphertext,
-        access_token_expires_at: update.accessTokenExpiresAt,
-        ...(update.refreshTokenCiphertext === undefined
-          ? {}
-          : { refresh_token_ciphertext: update.refreshTokenCiphertext }),
-        // Status stays as it is: a refresh never reactivates a connection, only a re-authorization does.
-        last_refresh_at: update.now,
-        last_refresh_error: null,
-        failure_count: 0,
-        refresh_not_before: null,
-        version: eb('version', '+', 1),
-        updated_at: update.now,
-      }))
-      .where('id', '=', id)
-      .where('version', '=', expectedVersion)
-      .where('status', '<>', 'disconnected')
-      .where((eb) =>
-        eb.or([
-          eb('access_token_expires_at', 'is', null),
-          eb('access_token_expires_at', '<=', update.accessTokenExpiresAt),
-        ]),
-      )
-      .returningAll()
-      .executeTakeFirst()
+    const row = await this.#changeConnection((qc) =>
+      qc
+        .updateTable('connections')
+        .set((eb) => ({
+          access_token_ciphertext: update.accessTokenCiphertext,
+          access_token_expires_at: update.accessTokenExpiresAt,
+          ...(update.refreshTokenCiphertext === undefined
+            ? {}
+            : { refresh_token_ciphertext: update.refreshTokenCiphertext }),
+          // Status stays as it is: a refresh never reactivates a connection, only a re-authorization does.
+          last_refresh_at: update.now,
+          last_refresh_error: null,
+          failure_count: 0,
+          refresh_not_before: null,
+          version: eb('version', '+', 1),
+          updated_at: update.now,
+        }))
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .where('status', '<>', 'disconnected')
+        .where((eb) =>
+          eb.or([
+            eb('access_token_expires_at', 'is', null),
+            eb('access_token_expires_at', '<=', update.accessTokenExpiresAt),
+          ]),
+        )
+        .returningAll(),
+    )
     return row && toConnectionRecord(row)
   }
 
@@ -363,22 +514,23 @@ class KyselyStore implements Store {
               lease_until: null,
             }
           : { status: failure.status, status_reason: failure.error }
-    const row = await this.#db
-      .updateTable('connections')
-      .set((eb) => ({
-        last_refresh_error: failure.error,
-        failure_count: eb('failure_count', '+', 1),
-        // Without a notBefore the previous backoff (if any) stands.
-        ...(failure.notBefore === undefined ? {} : { refresh_not_before: failure.notBefore }),
-        ...statusChange,
-        version: eb('version', '+', 1),
-        updated_at: failure.now,
-      }))
-      .where('id', '=', id)
-      .where('version', '=', expectedVersion)
-      .where('status', '<>', 'disconnected')
-      .returningAll()
-      .executeTakeFirst()
+    const row = await this.#changeConnection((qc) =>
+      qc
+        .updateTable('connections')
+        .set((eb) => ({
+          last_refresh_error: failure.error,
+          failure_count: eb('failure_count', '+', 1),
+          // Without a notBefore the previous backoff (if any) stands.
+          ...(failure.notBefore === undefined ? {} : { refresh_not_before: failure.notBefore }),
+          ...statusChange,
+          version: eb('version', '+', 1),
+          updated_at: failure.now,
+        }))
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .where('status', '<>', 'disconnected')
+        .returningAll(),
+    )
     return row && toConnectionRecord(row)
   }
 
@@ -412,35 +564,41 @@ class KyselyStore implements Store {
     return row && toConnectionRecord(row)
   }
 
-  /** Repeat-safe: a second release finds the lease already free (or someone else's) and changes nothing. */
+  /**
+   * Repeat-safe: a second release finds the lease already free (or someone else's) and changes nothing (so it
+   * wakes and notifies nobody). A release that did free the lease wakes the waiters: one may take it now.
+   */
   async releaseLease(id: string, owner: string): Promise<void> {
     await repeatSafe(() =>
-      this.#db
-        .updateTable('connections')
-        .set({ lease_owner: null, lease_until: null })
-        .where('id', '=', id)
-        .where('lease_owner', '=', owner)
-        .execute(),
+      this.#changeConnection((qc) =>
+        qc
+          .updateTable('connections')
+          .set({ lease_owner: null, lease_until: null })
+          .where('id', '=', id)
+          .where('lease_owner', '=', owner)
+          .returningAll(),
+      ),
     )
   }
 
   async disconnectConnection(id: string, now: number): Promise<ConnectionRecord | undefined> {
-    const row = await this.#db
-      .updateTable('connections')
-      .set((eb) => ({
-        status: 'disconnected',
-        status_reason: null,
-        refresh_token_ciphertext: null,
-        access_token_ciphertext: null,
-        access_token_expires_at: null,
-        lease_owner: null,
-        lease_until: null,
-        version: eb('version', '+', 1),
-        updated_at: now,
-      }))
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst()
+    const row = await this.#changeConnection((qc) =>
+      qc
+        .updateTable('connections')
+        .set((eb) => ({
+          status: 'disconnected',
+          status_reason: null,
+          refresh_token_ciphertext: null,
+          access_token_ciphertext: null,
+          access_token_expires_at: null,
+          lease_owner: null,
+          lease_until: null,
+          version: eb('version', '+', 1),
+          updated_at: now,
+        }))
+        .where('id', '=', id)
+        .returningAll(),
+    )
     return row && toConnectionRecord(row)
   }
 

@@ -3,6 +3,11 @@
  * dialect. Everything SQLite-specific lives here: the adapter that gives `DatabaseSync` the better-sqlite3
  * shape Kysely expects, a driver whose transactions start with `BEGIN IMMEDIATE`, file permissions, pragmas.
  * The queries themselves are shared with PostgreSQL in kysely-store.ts.
+ *
+ * `waitForConnectionChange`: SQLite has no way to tell another process that a row changed, so a wait is woken
+ * only by this handle's own writes (kysely-store.ts wakes the row's waiters after each write that changed it)
+ * and otherwise runs to its timeout. Across processes sharing the file, the callers' polling (the timeout) is
+ * the mechanism, as it was before waits existed.
  */
 import { chmodSync, closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'

@@ -270,6 +270,19 @@ export interface Store {
   releaseLease(id: string, owner: string): Promise<void>
   /** Deletes the tokens and marks the connection disconnected; bumps the version. */
   disconnectConnection(id: string, now: number): Promise<ConnectionRecord | undefined>
+  /**
+   * Resolves when the connection's row may have changed (a token write, a status change) or after `timeoutMs`,
+   * whichever is first; never rejects except on abort (with the signal's reason); spurious wake-ups are allowed,
+   * so the caller re-reads the row and, if nothing it cares about changed, waits again. Optional to use: a
+   * caller that only polls stays correct, this only shortens the wait.
+   *
+   * What wakes a waiter: `updateTokens`, `recordRefreshFailure`, `reauthorizeConnection`,
+   * `disconnectConnection` and `releaseLease` when they change the row. On SQLite only writes through the same
+   * store handle do (other processes cannot notify, so the timeout is the cross-process mechanism there); on
+   * PostgreSQL writes from every handle and instance do, through LISTEN/NOTIFY, unless notifications are
+   * turned off or the listening connection is down, when waits simply run to their timeout.
+   */
+  waitForConnectionChange(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void>
 
   /**
    * Appends an event to the audit log and, in the same transaction, one pending delivery per webhook URL

@@ -141,6 +141,7 @@ if (available) {
     return {
       store,
       openAnother: () => openPostgresStore({ url: url(`conformance_${schema}_other`), poolSize: 5 }),
+      wakesAcrossHandles: true,
       async cleanup() {
         await store.close()
         await dropSchema(schema)
@@ -217,6 +218,19 @@ function authState(stateHash: string) {
     createdAt: T0,
     expiresAt: T0 + 10 * MINUTE,
     consumedAt: null,
+  } as const
+}
+
+/** A re-authorization (its `now` given by the caller). */
+function reauth() {
+  return {
+    accountType: 'seller',
+    tenantId: null,
+    refreshTokenCiphertext: 'refresh-ct-2',
+    accessTokenCiphertext: 'access-ct-2',
+    accessTokenExpiresAt: T0 + 120 * MINUTE,
+    authorizedAt: T0 + 1,
+    reauthorizeBy: T0 + 365 * 24 * 60 * MINUTE,
   } as const
 }
 
@@ -310,7 +324,8 @@ describe.runIf(available)('PostgreSQL store', () => {
 
     it('keeps the pool at its size however many callers wait', async () => {
       const ws = await workspace()
-      const { store, app } = await ws.open({ poolSize: 2 })
+      // The pool alone: the listening connection (one more backend) is tested under 'connection changes'.
+      const { store, app } = await ws.open({ poolSize: 2, notify: false })
       await store.migrate()
       const locker = await ws.client()
       await locker.query('begin')
@@ -365,7 +380,12 @@ describe.runIf(available)('PostgreSQL store', () => {
     it('recovers after every pooled connection is terminated: the next call succeeds, then writes', async () => {
       const ws = await workspace()
       const warnings: object[] = []
-      const { store, app } = await ws.open({ poolSize: 3, logger: { warn: (obj) => warnings.push(obj) } })
+      // The pool alone: the listening connection's own recovery is tested under 'connection changes'.
+      const { store, app } = await ws.open({
+        poolSize: 3,
+        notify: false,
+        logger: { warn: (obj) => warnings.push(obj) },
+      })
       await store.migrate()
       const row = await store.insertConnection(connection())
       if (row === undefined) throw new Error('insert failed')
@@ -481,6 +501,143 @@ describe.runIf(available)('PostgreSQL store', () => {
         'https://app.example/hook',
       ])
       expect(await store.listDeliveries({ eventId: 'evt-1' })).toHaveLength(1)
+    })
+  })
+
+  describe('connection changes (LISTEN/NOTIFY)', () => {
+    const CHANNEL = 'sp_connect_connection_changed'
+
+    /** A plain client listening on the channel, collecting payloads in arrival order. */
+    async function listen(ws: Awaited<ReturnType<typeof workspace>>): Promise<string[]> {
+      const client = await ws.client()
+      const payloads: string[] = []
+      client.on('notification', (message) => {
+        if (message.channel === CHANNEL) payloads.push(message.payload ?? '')
+      })
+      await client.query(`listen ${CHANNEL}`)
+      return payloads
+    }
+
+    /** The store's listening backend: the one of `app` whose last statement was LISTEN. */
+    async function listenerPid(app: string, except: readonly number[] = []): Promise<number> {
+      return waitFor(`a listening backend of ${app}`, async () => {
+        const result = await admin.query<{ pid: number }>(
+          `select pid from pg_stat_activity where application_name = $1 and datname = current_database()
+             and query = $2`,
+          [app, `listen ${CHANNEL}`],
+        )
+        return result.rows.map((r) => r.pid).find((pid) => !except.includes(pid))
+      })
+    }
+
+    it('notifies exactly the writes that changed a row, with the connection id, once each', async () => {
+      const ws = await workspace()
+      const { store } = await ws.open()
+      await store.migrate()
+      const payloads = await listen(ws)
+      const a = await store.insertConnection(connection())
+      const b = await store.insertConnection(connection())
+      if (a === undefined || b === undefined) throw new Error('insert failed')
+      // Writes that change nothing: a stale version, another owner's release, unknown ids, and the writes that
+      // never notify (lease taking, usage, re-encryption).
+      const update = { accessTokenCiphertext: 'x', accessTokenExpiresAt: T0 + 90 * MINUTE, now: T0 + 1 }
+      expect(await store.updateTokens(a.id, a.version + 1, update)).toBeUndefined()
+      expect(
+        await store.recordRefreshFailure(a.id, a.version + 1, { error: 'e', now: T0 + 1 }),
+      ).toBeUndefined()
+      await store.acquireLease(a.id, 'holder', T0 + MINUTE, T0)
+      await store.releaseLease(a.id, 'someone-else')
+      await store.touchConnection(a.id, T0 + 5)
+      await store.replaceConnectionCiphertexts(a.id, a.version, {
+        refreshTokenCiphertext: 'r2',
+        accessTokenCiphertext: 'a2',
+      })
+      expect(await store.disconnectConnection('no-such-id', T0)).toBeUndefined()
+      expect(await store.reauthorizeConnection('no-such-id', { ...reauth(), now: T0 })).toBeUndefined()
+      // Then writes that do change rows: b's marks where a's notifications, had there been any, would be.
+      expect(await store.updateTokens(b.id, b.version, update)).toBeDefined()
+      await waitFor('the first notification', async () => (payloads.length > 0 ? true : undefined))
+      expect(payloads).toEqual([b.id])
+      await store.releaseLease(a.id, 'holder')
+      expect(await store.recordRefreshFailure(b.id, b.version + 1, { error: 'e', now: T0 + 2 })).toBeDefined()
+      expect(await store.reauthorizeConnection(a.id, { ...reauth(), now: T0 + 3 })).toBeDefined()
+      expect(await store.disconnectConnection(b.id, T0 + 4)).toBeDefined()
+      await waitFor('four more notifications', async () => (payloads.length >= 5 ? true : undefined))
+      // A marker last, so nothing that was still on its way is missed.
+      await store.updateTokens(a.id, (await store.getConnection(a.id))?.version ?? 0, {
+        ...update,
+        accessTokenExpiresAt: T0 + 500 * MINUTE,
+      })
+      await waitFor('the marker', async () => (payloads.length >= 6 ? true : undefined))
+      expect(payloads).toEqual([b.id, a.id, b.id, a.id, b.id, a.id])
+    })
+
+    it('sends no notification from a write whose statement failed', async () => {
+      const ws = await workspace()
+      const { store } = await ws.open({ statementTimeoutMs: 200 })
+      await store.migrate()
+      const payloads = await listen(ws)
+      const row = await store.insertConnection(connection())
+      if (row === undefined) throw new Error('insert failed')
+      const locker = await ws.client()
+      await locker.query('begin')
+      await locker.query('select 1 from connections where id = $1 for update', [row.id])
+      const update = { accessTokenCiphertext: 'new', accessTokenExpiresAt: T0 + 90 * MINUTE, now: T0 + 1 }
+      await expect(store.updateTokens(row.id, row.version, update)).rejects.toMatchObject({ code: '57014' })
+      await locker.query('rollback')
+      const other = await store.insertConnection(connection())
+      await store.disconnectConnection(other?.id ?? '', T0 + 2)
+      await waitFor('the marker', async () => (payloads.length > 0 ? true : undefined))
+      expect(payloads).toEqual([other?.id])
+    })
+
+    it('keeps one listening connection per store, outside the pool, and reopens it when it is lost', async () => {
+      const ws = await workspace()
+      const warnings: object[] = []
+      const { store, app } = await ws.open({ poolSize: 2, logger: { warn: (obj) => warnings.push(obj) } })
+      const { store: writer } = await ws.open()
+      await store.migrate()
+      const row = await store.insertConnection(connection())
+      if (row === undefined) throw new Error('insert failed')
+      const first = await listenerPid(app)
+
+      await terminate([first])
+      // While it is down (or before it notices), a wait still ends, at its timeout: never an error.
+      await expect(store.waitForConnectionChange(row.id, 50)).resolves.toBeUndefined()
+      await listenerPid(app, [first])
+      expect(warnings).toEqual([expect.objectContaining({ event: 'postgres.listen_lost' })])
+
+      // Listening again: another store's write wakes a wait that would otherwise last ten minutes.
+      const waiting = store.waitForConnectionChange(row.id, 10 * MINUTE)
+      await writer.disconnectConnection(row.id, T0 + 1)
+      await waiting
+      // The pool was not disturbed.
+      expect(await store.getConnection(row.id)).toMatchObject({ status: 'disconnected' })
+    })
+
+    it('notify: false opens no listening connection and sends no notification; waits run to their timeout', async () => {
+      const ws = await workspace()
+      const { store, app } = await ws.open({ notify: false })
+      await store.migrate()
+      const payloads = await listen(ws)
+      const row = await store.insertConnection(connection())
+      if (row === undefined) throw new Error('insert failed')
+      await expect(store.waitForConnectionChange(row.id, 20)).resolves.toBeUndefined()
+      await store.disconnectConnection(row.id, T0 + 1)
+      // The same handle's writes still wake its own waiters.
+      const waiting = store.waitForConnectionChange(row.id, 10 * MINUTE)
+      await store.reauthorizeConnection(row.id, { ...reauth(), now: T0 + 2 })
+      await waiting
+      // A notifying store's write is the marker: nothing from the silent one arrived before it.
+      const { store: notifying } = await ws.open()
+      await notifying.disconnectConnection(row.id, T0 + 3)
+      await waitFor('the marker', async () => (payloads.length > 0 ? true : undefined))
+      expect(payloads).toEqual([row.id])
+      const listening = await admin.query(
+        'select 1 from pg_stat_activity where application_name = $1 and query = $2',
+        [app, `listen ${CHANNEL}`],
+      )
+      expect(listening.rowCount).toBe(0)
     })
   })
 

@@ -22,12 +22,19 @@ import type { Store } from '../../src/store/store.ts'
 
 const HOUR = 3_600_000
 
-/** Wraps every method of the store so its result is delivered when the scheduler says. */
+/**
+ * Wraps every method of the store so its result is delivered when the scheduler says. Waiting for another
+ * process's lease (`waitForConnectionChange`) takes no real time: it is one more scheduling point, resolved
+ * whenever the scheduler picks it (the real wait would block the scheduler for up to its timeout).
+ */
 function scheduledStore(store: Store, s: fc.Scheduler): Store {
   return new Proxy(store, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver)
       if (typeof value !== 'function' || key === 'close' || key === 'migrate') return value
+      if (key === 'waitForConnectionChange') {
+        return () => s.schedule(Promise.resolve(), 'store.waitForConnectionChange')
+      }
       return (...args: unknown[]) => s.schedule(value.apply(target, args), `store.${String(key)}`)
     },
   })
@@ -74,7 +81,7 @@ async function setUp(s: fc.Scheduler, managers: number, leaseMs: number) {
     now: clock.now,
     // The simulator answers in-process; the scheduler decides when each answer arrives.
     fetch: (input, init) => s.schedule(Promise.resolve(simulator.app.fetch(new Request(input, init))), 'lwa'),
-    // Waiting for another process's lease takes no real time: it is one more scheduling point.
+    // Retry pauses take no real time either: one more scheduling point.
     sleep: () => s.schedule(Promise.resolve(), 'sleep'),
   })
   const events = new EventRecorder(store, deps)

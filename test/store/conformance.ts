@@ -23,6 +23,11 @@ export interface StoreUnderTest {
   cleanup(): Promise<void>
   /** Opens another, independent handle on the same database: a second "process". Omit if impossible. */
   readonly openAnother?: () => Promise<Store>
+  /**
+   * Writes through a handle from `openAnother` wake `waitForConnectionChange` on this one (PostgreSQL's
+   * LISTEN/NOTIFY). When false, only a handle's own writes wake its waiters (SQLite).
+   */
+  readonly wakesAcrossHandles?: boolean
 }
 
 const T0 = 1_800_000_000_000
@@ -874,6 +879,121 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
 
         it('misses unknown ids', async () => {
           expect(await store.disconnectConnection('no-such-id', T0)).toBeUndefined()
+        })
+      })
+
+      describe('waitForConnectionChange', () => {
+        /** Long enough that only a wake-up (or a hung test) can end it. */
+        const LONG = 10 * MINUTE
+        /** How long a test gives a wake-up before calling the wait stuck: a liveness bound, not a timing. */
+        const WAKE_BOUND_MS = 10_000
+
+        /** 'woken' when the wait resolves within the bound, 'still waiting' otherwise. */
+        async function outcome(wait: Promise<void>): Promise<'woken' | 'still waiting'> {
+          let timer: ReturnType<typeof setTimeout> | undefined
+          const bound = new Promise<'still waiting'>((resolve) => {
+            timer = setTimeout(() => resolve('still waiting'), WAKE_BOUND_MS)
+          })
+          try {
+            return await Promise.race([wait.then(() => 'woken' as const), bound])
+          } finally {
+            clearTimeout(timer)
+          }
+        }
+
+        /** Every write that must wake a waiter, each changing the row from its current state. */
+        const wakingWrites: ReadonlyArray<
+          readonly [string, (s: Store, row: ConnectionRecord) => Promise<unknown>]
+        > = [
+          [
+            'updateTokens',
+            (s, row) =>
+              s.updateTokens(row.id, row.version, {
+                accessTokenCiphertext: 'access-ct-woke',
+                accessTokenExpiresAt: T0 + 3 * HOUR,
+                now: T0 + 1,
+              }),
+          ],
+          [
+            'recordRefreshFailure',
+            (s, row) =>
+              s.recordRefreshFailure(row.id, row.version, { error: 'lwa_server_error', now: T0 + 2 }),
+          ],
+          ['releaseLease', (s, row) => s.releaseLease(row.id, row.leaseOwner ?? 'nobody')],
+          ['reauthorizeConnection', (s, row) => s.reauthorizeConnection(row.id, reauthorization())],
+          ['disconnectConnection', (s, row) => s.disconnectConnection(row.id, T0 + 3 * HOUR)],
+        ]
+
+        /** Runs each waking write in turn (through `writer`), with a waiter on `waiter` for each. */
+        async function expectEachWriteWakes(waiter: Store, writer: Store): Promise<void> {
+          const inserted = defined(await store.insertConnection(newConnection()))
+          for (const [name, write] of wakingWrites) {
+            if (name === 'releaseLease') await store.acquireLease(inserted.id, 'holder', T0 + HOUR, T0)
+            const row = defined(await store.getConnection(inserted.id))
+            const waits = [
+              waiter.waitForConnectionChange(row.id, LONG),
+              waiter.waitForConnectionChange(row.id, LONG),
+            ]
+            await write(writer, row)
+            expect([name, await outcome(waits[0] as Promise<void>)]).toEqual([name, 'woken'])
+            expect([name, await outcome(waits[1] as Promise<void>)]).toEqual([name, 'woken'])
+            expect(await store.getConnection(row.id)).not.toEqual(row)
+          }
+        }
+
+        it('resolves (never rejects) when the timeout passes, for known and unknown connections', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          await expect(store.waitForConnectionChange(row.id, 20)).resolves.toBeUndefined()
+          await expect(store.waitForConnectionChange('no-such-id', 1)).resolves.toBeUndefined()
+          // Odd timeouts are not errors either.
+          await expect(store.waitForConnectionChange(row.id, 0)).resolves.toBeUndefined()
+          await expect(store.waitForConnectionChange(row.id, -5)).resolves.toBeUndefined()
+          await expect(store.waitForConnectionChange(row.id, Number.NaN)).resolves.toBeUndefined()
+        })
+
+        it('wakes every waiter on the connection when this handle writes it, for each waking write', async () => {
+          await expectEachWriteWakes(store, store)
+        })
+
+        it('wakes waiters on this handle when another handle writes (where the backend can tell)', async () => {
+          if (subject.wakesAcrossHandles !== true) return
+          const second = defined(await another())
+          await expectEachWriteWakes(store, second)
+          // And the other way round.
+          await expectEachWriteWakes(second, store)
+        })
+
+        it('rejects with the abort reason when aborted, before or during the wait, and only then', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          const reason = new Error('caller gave up')
+          await expect(store.waitForConnectionChange(row.id, LONG, AbortSignal.abort(reason))).rejects.toBe(
+            reason,
+          )
+          const controller = new AbortController()
+          const waiting = store.waitForConnectionChange(row.id, LONG, controller.signal)
+          controller.abort(reason)
+          await expect(waiting).rejects.toBe(reason)
+          // A signal that is never aborted changes nothing: the timeout still resolves the wait.
+          const calm = new AbortController()
+          await expect(store.waitForConnectionChange(row.id, 10, calm.signal)).resolves.toBeUndefined()
+          // An abort after the wait ended is ignored.
+          calm.abort(reason)
+          // Aborting one waiter leaves the others waiting for the write.
+          const left = new AbortController()
+          const aborted = store.waitForConnectionChange(row.id, LONG, left.signal)
+          const kept = store.waitForConnectionChange(row.id, LONG)
+          left.abort(reason)
+          await expect(aborted).rejects.toBe(reason)
+          await store.disconnectConnection(row.id, T0 + 1)
+          expect(await outcome(kept)).toBe('woken')
+        })
+
+        it('ends pending waits when the store is closed, and later waits at once', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          const pending = store.waitForConnectionChange(row.id, LONG)
+          await store.close()
+          expect(await outcome(pending)).toBe('woken')
+          expect(await outcome(store.waitForConnectionChange(row.id, LONG))).toBe('woken')
         })
       })
 

@@ -4,7 +4,8 @@
  * - From memory while more than the margin is left (no store read, no decryption on the hot path).
  * - Otherwise one refresh per connection per process (single-flight: concurrent callers share one promise)
  *   and one per cluster (a lease in the store; the row is re-read after taking it, so a caller that waited on
- *   another process gets that process's token; writes carry the fencing version).
+ *   another process gets that process's token; writes carry the fencing version). A caller waiting for another
+ *   process's lease re-reads the row after growing pauses, cut short when the store reports the row changed.
  * - `invalid_grant` on refresh: re-read the row, because a re-authorization may have replaced the token while
  *   we were calling LWA. Only if nothing changed is the connection marked `needs_reauthorization`.
  * - `invalid_client` / `unauthorized_client`: an app-wide problem (the client secret), never a seller's. It
@@ -257,14 +258,17 @@ export class TokenManager {
           await this.#store.releaseLease(initial.id, this.#owner)
         }
       }
-      // Another process holds the lease: wait for its result, polling the row with growing pauses.
+      // Another process holds the lease: wait for its result, re-reading the row with growing pauses.
       const row = usable(await this.#store.getConnection(initial.id))
       if (row.version !== initial.version) {
         const stored = this.#storedToken(row, MIN_USABLE_MS)
         if (stored) return stored
       }
       if (this.#deps.now() > deadline) throw new SpConnectError('lease_timeout', { retryAfterSeconds: 5 })
-      await this.#deps.sleep(pollMs * (0.5 + this.#deps.random()))
+      // The store ends the pause early when the row changes (PostgreSQL: NOTIFY from any instance; SQLite: this
+      // handle's own writes). The pause stays the bound, so a notification that never comes (another SQLite
+      // process, a lost listening connection) costs only the poll's delay.
+      await this.#store.waitForConnectionChange(initial.id, pollMs * (0.5 + this.#deps.random()))
       pollMs = Math.min(pollMs * 2, LEASE_POLL_MAX_MS)
     }
   }
