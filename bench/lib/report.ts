@@ -5,11 +5,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import type { CachedTokenResult } from '../scenarios/cached-token.ts'
 import { SCENARIOS, type ScenarioName } from '../scenarios/index.ts'
+import type { LeaseWakeupMode, LeaseWakeupResult } from '../scenarios/lease-wakeup.ts'
 import type { LwaErrorsResult, LwaErrorsVariant } from '../scenarios/lwa-errors.ts'
 import type { ManyConnectionsResult } from '../scenarios/many-connections.ts'
 import type { StampedeResult, StampedeSummary } from '../scenarios/stampede.ts'
 import type { MachineInfo } from './machine.ts'
 import { PEER_BENCH } from './peers.ts'
+import { pgRefreshSection, tokenApiSection } from './report-postgres.ts'
 
 export const RESULTS_DIR = new URL('../results/', import.meta.url)
 const DOC = new URL('../../docs/benchmarks.md', import.meta.url)
@@ -356,6 +358,111 @@ figure is per client object holding one token, measured the same way (Δ heap af
   return { rows, text }
 }
 
+function wakeupModeRow(m: LeaseWakeupMode): string[] {
+  const byMethod = Object.entries(m.waiterStatementsByMethod)
+    .filter(([method]) => method !== 'waitForConnectionChange')
+    .map(([method, n]) => `${method} ${n}`)
+    .join(', ')
+  return [
+    m.mode === 'notify' ? 'LISTEN/NOTIFY (default)' : 'polling only (`notify: false`)',
+    String(m.rounds.length),
+    int(m.samples) + (m.excludedProcesses > 0 ? ` (${m.excludedProcesses} processes left out)` : ''),
+    `${m.maxTokenEndpointCalls} max`,
+    String(m.failed),
+    ms(m.extraWait.p50Ms),
+    ms(m.extraWait.p99Ms),
+    ms(m.extraWait.maxMs),
+    ms(m.extraWait.meanMs),
+    `${m.waitsPerProcessRound} (${pct(m.wokenShare)} woken early)`,
+    `${m.statementsPerRound.holder} / ${m.statementsPerRound.waiters}`,
+    byMethod,
+    `${m.waiterStatementsPerWaitingSecond}/s over ${ms(m.medianProcessWaitMs)}`,
+  ]
+}
+
+function leaseWakeupSection(
+  file: BenchResultFile<LeaseWakeupResult> | undefined,
+  n: string,
+): { rows: string[][]; text: string } {
+  if (!file) return { rows: [[n, 'lease wake-up on PostgreSQL', 'not run yet', '', '', '']], text: '' }
+  const { notify, poll, settings } = file.result
+  const waits = (m: LeaseWakeupMode) =>
+    `p50 ${ms(m.extraWait.p50Ms)}, p99 ${ms(m.extraWait.p99Ms)}, max ${ms(m.extraWait.maxMs)}`
+  const rows = [
+    [
+      n,
+      `PostgreSQL: ${settings.waiterProcesses} processes × ${int(settings.callersPerProcess)} callers wait for another process's refresh (token endpoint ${settings.tokenLatencyMs} ms) → extra wait after the new token is written; statements per round`,
+      `LISTEN/NOTIFY **${waits(notify)}**; polling ${waits(poll)}; ${notify.statementsPerRound.holder + notify.statementsPerRound.waiters} vs ${poll.statementsPerRound.holder + poll.statementsPerRound.waiters} statements per round`,
+      'not applicable (no cross-process coordination)',
+      'not applicable',
+      'not applicable',
+    ],
+  ]
+  const perRound = table(
+    ['round', 'notify p50', 'notify max', 'notify write', 'poll p50', 'poll max', 'poll write'],
+    notify.rounds.map((r, i) => {
+      const p = poll.rounds[i]
+      return [
+        String(i + 1),
+        ms(r.p50Ms),
+        ms(r.maxMs),
+        ms(r.writeMs),
+        p ? ms(p.p50Ms) : '',
+        p ? ms(p.maxMs) : '',
+        p ? ms(p.writeMs) : '',
+      ]
+    }),
+  )
+  const text = `## ${n}. Lease wake-up on PostgreSQL: LISTEN/NOTIFY vs polling
+
+${file.date} · ${file.durationSeconds} s · \`npm run bench -- lease-wakeup\` · PostgreSQL ${settings.postgresVersion}
+
+A database of its own (C collation, dropped afterwards), the simulator in its own process (token endpoint ${settings.tokenLatencyMs} ms), and
+${settings.waiterProcesses + 1} sp-connect processes (\`bench/scenarios/lease-wakeup-worker.ts\`, runtimes built as \`openRuntime\` does, the store
+opened with or without \`notify\`). Each round takes a new connection whose access token expired: one process asks for it,
+takes the lease and calls the token endpoint; the moment it holds the lease, the other ${settings.waiterProcesses} start ${int(settings.callersPerProcess)} concurrent
+callers each, which find the lease taken and wait (\`waitForConnectionChange\`, timeout = the poll pause: ${settings.pollMinMs} ms doubling to
+${settings.pollMaxMs} ms, ± 50 % jitter). **Extra wait** = a caller's answer time − the moment the holder's \`updateTokens\` returned (the
+commit, and the NOTIFY with it, happen just before, so a notified caller can answer a little *before* that moment:
+negative values; "write" below is how long that statement took, the uncertainty of the reference). Processes that had not yet
+started waiting when the holder wrote are left out. ${settings.roundsPerMode} rounds per mode, in ${settings.blocksPerMode} alternating blocks per mode on freshly
+opened runtimes, each block after an untimed warm-up round. The ${int(settings.callersPerProcess)} callers of a process share one
+single-flight wait, so their answers come together: the percentiles describe ${settings.waiterProcesses} × ${settings.roundsPerMode} waits per mode.
+
+Statements: every store call of every process, counted in the processes (one call is one statement; the NOTIFY is part
+of the writing statement, not one more). Listening costs, per instance, one more PostgreSQL connection outside the pool and
+a heartbeat \`select 1\` every ${settings.listenHeartbeatSeconds} s (${(1 / settings.listenHeartbeatSeconds).toFixed(3)} statements/s) whether or not anything waits. "Per second while
+waiting" is the waiters' statements over their waiting time (start to last answer): the same statements in a shorter
+wait show as a higher rate, not as more work.
+
+${table(
+  [
+    'mode',
+    'rounds',
+    'callers measured',
+    'token-endpoint calls per round',
+    'failed',
+    'p50',
+    'p99',
+    'max',
+    'mean',
+    'waits per process per round',
+    'statements per round (holder / waiters)',
+    'waiters’ statements per round',
+    'per second while waiting (median wait)',
+  ],
+  [wakeupModeRow(notify), wakeupModeRow(poll)],
+)}
+
+Per round (extra wait of the ${settings.waiterProcesses * settings.callersPerProcess} callers; round *i* of each mode side by side, not run at the same time):
+
+${perRound}
+
+The decision drawn from these figures: docs/decisions/0008-lease-wakeup.md.
+`
+  return { rows, text }
+}
+
 /** Writes docs/benchmarks.md from the result files present. */
 export function writeReport(): void {
   const files = (Object.keys(SCENARIOS) as ScenarioName[]).map((name) => load(name))
@@ -369,6 +476,18 @@ export function writeReport(): void {
   const stampede = stampedeSection(load<StampedeResult>('stampede'))
   const lwa = lwaSection(load<LwaErrorsResult>('lwa-errors'))
   const many = manySection(load<ManyConnectionsResult>('many-connections'))
+  const wakeup = leaseWakeupSection(
+    load<LeaseWakeupResult>('lease-wakeup'),
+    String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('lease-wakeup') + 1),
+  )
+  const pgRefresh = pgRefreshSection(
+    load('pg-refresh'),
+    String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('pg-refresh') + 1),
+  )
+  const tokenApi = tokenApiSection(
+    load('token-api'),
+    String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('token-api') + 1),
+  )
   const runs = table(
     [
       'benchmark',
@@ -405,11 +524,12 @@ export function writeReport(): void {
 
 <!-- Rendered by bench/run.ts from bench/results/*.json; edit bench/lib/report.ts, not this file. -->
 
-\`npm run bench\` runs every benchmark below (3–4 minutes on 2 cores); \`npm run bench -- <name>\` (or
-\`./node_modules/.bin/node bench/run.ts <name>…\`) runs some. Each runs in a fresh Node process, bounded in time and
-count, against the Amazon simulator on 127.0.0.1 only, with real SQLite files in temp folders that are removed
-afterwards, as are the child processes. Results: \`bench/results/<name>.json\`; this page is rendered from them.
-Nothing here is asserted in tests: timings on a shared 2-core machine move by ±20–50 % between runs (more when other
+\`npm run bench\` runs every benchmark below (${Math.round(files.reduce((sum, f) => sum + (f?.durationSeconds ?? 0), 0) / 60)} minutes on 2 cores, going by the durations below; each is stopped after 180 s);
+\`npm run bench -- <name>\` (or \`./node_modules/.bin/node bench/run.ts <name>…\`) runs some. Each runs in a fresh Node
+process, bounded in time and count, against the Amazon simulator on 127.0.0.1 only, with real SQLite files in temp
+folders, or PostgreSQL databases created for the run on \`SP_CONNECT_BENCH_DATABASE_URL\` (default
+\`postgres://postgres@127.0.0.1:5432/postgres\`), that are removed afterwards, as are the child processes.
+Results: \`bench/results/<name>.json\`; this page is rendered from them. Nothing here is asserted in tests: timings on a shared 2-core machine move by ±20–50 % between runs (more when other
 work runs at the same time: see the CPU used by other work below), while the counts (token-endpoint calls, failures, fresh
 connections) are exact.
 
@@ -427,13 +547,24 @@ Peer figures are from the peers' benchmark (\`shared/PEER-BENCH.md\`), measured 
 
 ${table(
   ['#', 'measure', 'sp-connect', peer[1].name, peer[0].name, peer[2].name],
-  [cached.row, ...stampede.rows, ...lwa.rows, ...many.rows],
+  [
+    cached.row,
+    ...stampede.rows,
+    ...lwa.rows,
+    ...many.rows,
+    ...wakeup.rows,
+    ...pgRefresh.rows,
+    ...tokenApi.rows,
+  ],
 )}
 
 ${cached.text}
 ${stampede.text}
 ${lwa.text}
 ${many.text}
+${wakeup.text}
+${pgRefresh.text}
+${tokenApi.text}
 ## Reading notes
 
 - The cached-token row compares like with like only for @sp-api-sdk/auth (same process, same run, same Node). Both

@@ -16,6 +16,20 @@ export const SCENARIOS = {
     title: '10,000 connections: warm-cache memory and background refresh at a rate limit',
     load: () => import('./many-connections.ts'),
   },
+  'lease-wakeup': {
+    title:
+      'Lease wake-up on PostgreSQL: 3 processes × 200 callers wait for a 4th’s refresh, LISTEN/NOTIFY vs polling',
+    load: () => import('./lease-wakeup.ts'),
+  },
+  'pg-refresh': {
+    title:
+      '100,000 connections on PostgreSQL: background refresher with 1 and 3 instances (20 s windows), database size',
+    load: () => import('./pg-refresh.ts'),
+  },
+  'token-api': {
+    title: 'Token API over HTTP on PostgreSQL: 1 and 3 `serve` instances beside bare node:http (autocannon)',
+    load: () => import('./token-api.ts'),
+  },
 } as const
 
 export type ScenarioName = keyof typeof SCENARIOS
