@@ -24,49 +24,13 @@ import {
   type Store,
 } from '../../src/store/index.ts'
 import { openStore } from '../../src/store/open.ts'
+import { locateTestPostgres } from '../helpers/cluster.ts'
 import { storeConformanceSuite } from '../store/conformance.ts'
 
-const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
-const configuredUrl = process.env['SP_CONNECT_TEST_DATABASE_URL']
-const inCi = process.env['CI'] === 'true'
-const serverUrl = configuredUrl || DEFAULT_SERVER_URL
-
-/** Host, port and database of a URL, never its credentials. */
-function where(url: string): string {
-  const u = new URL(url)
-  return `${u.hostname}:${u.port || '5432'}${u.pathname}`
-}
-
-async function probe(url: string): Promise<string | undefined> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    await client.query('select 1')
-    return undefined
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error)
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-if (!configuredUrl && inCi) {
-  throw new Error(
-    'SP_CONNECT_TEST_DATABASE_URL is not set: CI must run the PostgreSQL store tests (.ci/run sets it)',
-  )
-}
-const unreachable = await probe(serverUrl)
-if (unreachable !== undefined && (configuredUrl || inCi)) {
-  throw new Error(`PostgreSQL at ${where(serverUrl)} is unreachable: ${unreachable}`)
-}
-const available = unreachable === undefined
-if (!available) {
-  console.warn(
-    `Skipping the PostgreSQL store tests: no server at ${where(serverUrl)} (${unreachable}). ` +
-      'Set SP_CONNECT_TEST_DATABASE_URL to run them.',
-  )
-}
+// The same rule as the cluster tests: in CI the server must be configured and reachable, locally it may be absent.
+const server = await locateTestPostgres('the PostgreSQL store tests')
+const serverUrl = server.url
+const available = server.available
 
 const T0 = 1_800_000_000_000
 const MINUTE = 60_000
