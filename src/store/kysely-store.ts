@@ -740,18 +740,9 @@ class KyselyStore implements Store {
             eb(eb.fn.coalesce('last_refresh_at', 'authorized_at'), '<=', query.idleCheckedBefore),
           ]),
         )
-        // NULLs sort first in SQLite and last in PostgreSQL, so "tokenless first" is spelled out.
-        .orderBy((eb) =>
-          eb
-            .case()
-            .when(
-              eb.or([eb('access_token_ciphertext', 'is', null), eb('access_token_expires_at', 'is', null)]),
-            )
-            .then(0)
-            .else(1)
-            .end(),
-        )
-        .orderBy('access_token_expires_at')
+        // The order of connections_refresh_order_idx: a tokenless row (no expiry) sorts as expiring at 0, i.e.
+        // first, on both databases; the index lets a claim stop after its batch.
+        .orderBy(sql`coalesce(access_token_expires_at, 0)`)
         .orderBy('id')
         .limit(clampLimit(query.limit))
     )

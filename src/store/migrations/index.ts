@@ -5,8 +5,10 @@
 import type { Migration } from '../migrator.ts'
 import * as initial from './2026-11-21T00-initial.ts'
 import * as tokenLifecycle from './2026-11-21T01-token-lifecycle.ts'
+import * as refreshOrderIndex from './2026-11-22T00-refresh-order-index.ts'
 
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { name: '2026-11-21T00-initial', up: initial.up, down: initial.down },
   { name: '2026-11-21T01-token-lifecycle', up: tokenLifecycle.up, down: tokenLifecycle.down },
+  { name: '2026-11-22T00-refresh-order-index', up: refreshOrderIndex.up, down: refreshOrderIndex.down },
 ])
