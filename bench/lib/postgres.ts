@@ -28,7 +28,8 @@ export function where(url: string): string {
   return `${u.hostname}:${u.port || '5432'}${u.pathname}`
 }
 
-async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
+/** Runs `work` on a single connection to `url`, with a clear error when the server cannot be reached. */
+export async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
   client.on('error', () => {})
   try {

@@ -19,7 +19,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { Client, escapeIdentifier } from 'pg'
+import { escapeIdentifier } from 'pg'
 import {
   benchEnv,
   insertConnections,
@@ -28,6 +28,7 @@ import {
   sellingPartnerId,
   withCleanup,
 } from '../lib/harness.ts'
+import { withClient } from '../lib/postgres.ts'
 import { RemoteSimulator } from '../lib/remote-simulator.ts'
 import { median, quantile, round } from '../lib/stats.ts'
 import type { LeaseWakeupReply, LeaseWakeupRequest } from './lease-wakeup-worker.ts'
@@ -177,29 +178,6 @@ class Worker {
   }
 }
 
-/** Host, port and database of a URL, never its credentials. */
-function where(url: string): string {
-  const u = new URL(url)
-  return `${u.hostname}:${u.port || '5432'}${u.pathname}`
-}
-
-async function onServer<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-  } catch (error) {
-    throw new Error(
-      `PostgreSQL at ${where(url)} is unreachable (${error instanceof Error ? error.message : String(error)}); set SP_CONNECT_BENCH_DATABASE_URL`,
-    )
-  }
-  try {
-    return await work(client)
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0)
 const mean = (values: readonly number[]) => (values.length === 0 ? Number.NaN : sum(values) / values.length)
 /** Store calls that are statements (a wait is not). */
@@ -258,7 +236,7 @@ export async function run(): Promise<LeaseWakeupResult> {
   return withCleanup(async (defer) => {
     const serverUrl = process.env['SP_CONNECT_BENCH_DATABASE_URL'] || DEFAULT_SERVER_URL
     const databaseName = `sp_connect_bench_wakeup_${randomBytes(6).toString('hex')}`
-    const postgresVersion = await onServer(serverUrl, async (server) => {
+    const postgresVersion = await withClient(serverUrl, async (server) => {
       // Identifiers cannot be bound as parameters; this one is generated from hex digits and quoted anyway.
       await server.query(
         `create database ${escapeIdentifier(databaseName)} template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'`,
@@ -267,7 +245,7 @@ export async function run(): Promise<LeaseWakeupResult> {
       return version.rows[0]?.server_version ?? 'unknown'
     })
     defer(() =>
-      onServer(serverUrl, (server) =>
+      withClient(serverUrl, (server) =>
         server.query(`drop database if exists ${escapeIdentifier(databaseName)} with (force)`),
       ),
     )
