@@ -4,13 +4,12 @@
  */
 import { Hono } from 'hono'
 import { z } from 'zod'
-import { createConnectSession, validateReturnTo } from '../../core/authorization/connect-sessions.ts'
 import { SpConnectError } from '../../core/errors.ts'
-import { ACCOUNT_TYPES, findMarketplace, REGIONS } from '../../core/regions.ts'
 import { CONNECTION_STATUSES } from '../../store/store.ts'
 import { bearerToken, findApiKey } from '../api-keys.ts'
 import type { ServerEnv } from '../context.ts'
 import { connectionJson, eventJson } from '../serialize.ts'
+import { connectSessionsApiRoutes } from './connect-sessions-api.ts'
 import { eventsApiRoutes } from './events-api.ts'
 import { notificationsApiRoutes } from './notifications-api.ts'
 
@@ -91,43 +90,11 @@ apiRoutes.post('/grantless-tokens', async (c) => {
   })
 })
 
-const connectSessionBody = z
-  .object({
-    tenant_id: z.string().min(1).max(256),
-    region: z.enum(REGIONS),
-    account_type: z.enum(ACCOUNT_TYPES).default('seller'),
-    marketplace: z.string().min(2).max(32).optional(),
-    return_to: z.string().min(1).max(2048).optional(),
-  })
-  .strict()
-
-apiRoutes.post('/connect-sessions', async (c) => {
-  const { store, deps, config } = c.var.runtime
-  const body = parse(connectSessionBody, await c.req.json().catch(() => undefined))
-  const marketplace = body.marketplace ? findMarketplace(body.marketplace) : undefined
-  if (body.marketplace && marketplace?.region !== body.region) {
-    throw new SpConnectError('invalid_request', { detail: 'marketplace is unknown or not in the region' })
-  }
-  const session = await createConnectSession(store, deps, {
-    tenantId: body.tenant_id,
-    region: body.region,
-    accountType: body.account_type,
-    marketplace: marketplace?.country ?? null,
-    returnTo: body.return_to === undefined ? null : validateReturnTo(body.return_to, config.returnOrigins),
-  })
-  return c.json(
-    {
-      url: `${config.publicUrl}/connect/s/${session.token}`,
-      expires_at: new Date(session.expiresAt).toISOString(),
-    },
-    201,
-  )
-})
-
+apiRoutes.route('/', connectSessionsApiRoutes)
 apiRoutes.route('/', eventsApiRoutes)
 apiRoutes.route('/', notificationsApiRoutes)
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+export function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value)
   if (!result.success) {
     const fields = result.error.issues.map((issue) => issue.path.join('.') || 'body').join(', ')
