@@ -50,6 +50,9 @@ export function benchEnv(target: LwaTarget, dbPath: string, encryptionKey: strin
     SP_CONNECT_API_KEYS: `bench:${randomBytes(24).toString('base64url')}`,
     SP_CONNECT_REFRESHER: 'off',
     SP_CONNECT_LOG_LEVEL: 'silent',
+    // Benchmarks measure throughput with one key from one address: the abuse limits would cap it.
+    SP_CONNECT_RATE_LIMIT_API_PER_SECOND: '0',
+    SP_CONNECT_RATE_LIMIT_BROWSER_PER_SECOND: '0',
   }
 }
 
@@ -95,6 +98,7 @@ export async function insertConnections(
       region: 'na',
       accountType: 'seller',
       tenantId: null,
+      accountFingerprint: null,
       refreshTokenCiphertext: sealToken(keyring, id, 'refresh_token', seed.refreshToken),
       accessTokenCiphertext: seed.accessToken
         ? sealToken(keyring, id, 'access_token', seed.accessToken.token)

@@ -45,8 +45,11 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
 import { type Kysely, type QueryCreator, sql, type UpdateQueryBuilder } from 'kysely'
 import type { Region } from '../core/regions.ts'
+import { type ApiKeyStore, KyselyApiKeyStore } from './api-key-store.ts'
+import { KyselyLoginRequestStore, type LoginRequestStore } from './login-request-store.ts'
 import { MIGRATIONS } from './migrations/index.ts'
 import { type Migration, migrateToLatest, type SqlDialectName } from './migrator.ts'
+import { KyselyOperatorStore, type OperatorStore } from './operator-store.ts'
 import {
   type ConnectionRow,
   type Database,
@@ -216,6 +219,9 @@ export function truncateDeliveryError(error: string): string {
 }
 
 class KyselyStore implements Store {
+  readonly apiKeys: ApiKeyStore
+  readonly loginRequests: LoginRequestStore
+  readonly operators: OperatorStore
   readonly #db: Kysely<Database>
   readonly #dialect: SqlDialectName
   readonly #migrations: readonly Migration[]
@@ -227,6 +233,9 @@ class KyselyStore implements Store {
 
   constructor(db: Kysely<Database>, options: KyselyStoreOptions) {
     this.#db = db
+    this.apiKeys = new KyselyApiKeyStore(db)
+    this.loginRequests = new KyselyLoginRequestStore(db)
+    this.operators = new KyselyOperatorStore(db)
     this.#dialect = options.dialect
     this.#migrations = options.migrations ?? MIGRATIONS
     this.#now = options.now ?? Date.now
@@ -290,6 +299,7 @@ class KyselyStore implements Store {
         return_to: state.returnTo,
         browser_binding_hash: state.browserBindingHash,
         selling_partner_id: state.sellingPartnerId,
+        connection_id: state.connectionId,
         created_at: state.createdAt,
         expires_at: state.expiresAt,
         consumed_at: state.consumedAt,
@@ -325,6 +335,15 @@ class KyselyStore implements Store {
     return Number(result.numDeletedRows)
   }
 
+  async deleteConsumedAuthStates(before: number): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('auth_states')
+      .where('consumed_at', 'is not', null)
+      .where('consumed_at', '<', before)
+      .executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
+
   async insertConnectSession(session: ConnectSessionRecord): Promise<void> {
     await this.#db
       .insertInto('connect_sessions')
@@ -335,6 +354,7 @@ class KyselyStore implements Store {
         account_type: session.accountType,
         marketplace: session.marketplace,
         return_to: session.returnTo,
+        connection_id: session.connectionId,
         created_at: session.createdAt,
         expires_at: session.expiresAt,
       })
@@ -348,6 +368,14 @@ class KyselyStore implements Store {
       .where('token_hash', '=', tokenHash)
       .executeTakeFirst()
     return row && toConnectSessionRecord(row)
+  }
+
+  async deleteExpiredConnectSessions(before: number): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('connect_sessions')
+      .where('expires_at', '<', before)
+      .executeTakeFirst()
+    return Number(result.numDeletedRows)
   }
 
   async getConnection(id: string): Promise<ConnectionRecord | undefined> {
@@ -412,6 +440,7 @@ class KyselyStore implements Store {
         last_used_at: null,
         refresh_not_before: null,
         reauth_reminder_days: null,
+        account_fingerprint: connection.accountFingerprint ?? null,
         version: 1,
         created_at: connection.now,
         updated_at: connection.now,
@@ -445,10 +474,15 @@ class KyselyStore implements Store {
           // A new authorization starts a new 365-day clock (so new reminders) and ends any failure backoff.
           refresh_not_before: null,
           reauth_reminder_days: null,
+          account_fingerprint: update.accountFingerprint ?? eb.ref('account_fingerprint'),
           version: eb('version', '+', 1),
           updated_at: update.now,
         }))
         .where('id', '=', id)
+        // A connection never moves between tenants: the write lands only on the tenant the caller checked.
+        .where((eb) =>
+          update.tenantId === null ? eb('tenant_id', 'is', null) : eb('tenant_id', '=', update.tenantId),
+        )
         .returningAll(),
     )
     return row && toConnectionRecord(row)

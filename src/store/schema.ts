@@ -11,6 +11,9 @@
 import type { Selectable } from 'kysely'
 import { SpConnectError } from '../core/errors.ts'
 import { isAccountType, isRegion } from '../core/regions.ts'
+import type { ApiKeysTable } from './api-key-store.ts'
+import type { LoginRequestsTable } from './login-request-store.ts'
+import type { OperatorAccountsTable, OperatorSessionsTable } from './operator-store.ts'
 import type {
   AppSecretRecord,
   AuthStateRecord,
@@ -44,6 +47,7 @@ export interface ConnectionsTable {
   last_used_at: number | null
   refresh_not_before: number | null
   reauth_reminder_days: number | null
+  account_fingerprint: string | null
   version: number
   created_at: number
   updated_at: number
@@ -59,6 +63,7 @@ export interface AuthStatesTable {
   return_to: string | null
   browser_binding_hash: string
   selling_partner_id: string | null
+  connection_id: string | null
   created_at: number
   expires_at: number
   consumed_at: number | null
@@ -72,6 +77,7 @@ export interface ConnectSessionsTable {
   account_type: string
   marketplace: string | null
   return_to: string | null
+  connection_id: string | null
   created_at: number
   expires_at: number
 }
@@ -126,9 +132,13 @@ export interface Database {
   connections: ConnectionsTable
   auth_states: AuthStatesTable
   connect_sessions: ConnectSessionsTable
+  login_requests: LoginRequestsTable
   events: EventsTable
   app_secrets: AppSecretsTable
   webhook_deliveries: WebhookDeliveriesTable
+  api_keys: ApiKeysTable
+  operator_accounts: OperatorAccountsTable
+  operator_sessions: OperatorSessionsTable
   sp_connect_migrations: MigrationsTable
 }
 
@@ -208,6 +218,8 @@ export function toConnectionRecord(row: ConnectionRow): ConnectionRecord {
     lastUsedAt: optionalInteger(t, 'last_used_at', row.last_used_at),
     refreshNotBefore: optionalInteger(t, 'refresh_not_before', row.refresh_not_before),
     reauthReminderDays: optionalInteger(t, 'reauth_reminder_days', row.reauth_reminder_days),
+    // Absent on a schema before the ownership migration (a store reading during a rolling upgrade).
+    accountFingerprint: optionalString(t, 'account_fingerprint', row.account_fingerprint ?? null),
     version: requireInteger(t, 'version', row.version),
     createdAt: requireInteger(t, 'created_at', row.created_at),
     updatedAt: requireInteger(t, 'updated_at', row.updated_at),
@@ -243,6 +255,7 @@ export function toAuthStateRecord(row: AuthStateRow): AuthStateRecord {
     returnTo: optionalString(t, 'return_to', row.return_to),
     browserBindingHash: requireString(t, 'browser_binding_hash', row.browser_binding_hash),
     sellingPartnerId: optionalString(t, 'selling_partner_id', row.selling_partner_id),
+    connectionId: optionalString(t, 'connection_id', row.connection_id),
     createdAt: requireInteger(t, 'created_at', row.created_at),
     expiresAt: requireInteger(t, 'expires_at', row.expires_at),
     consumedAt: optionalInteger(t, 'consumed_at', row.consumed_at),
@@ -259,6 +272,7 @@ export function toConnectSessionRecord(row: ConnectSessionRow): ConnectSessionRe
     accountType: accountType(t, row.account_type),
     marketplace: optionalString(t, 'marketplace', row.marketplace),
     returnTo: optionalString(t, 'return_to', row.return_to),
+    connectionId: optionalString(t, 'connection_id', row.connection_id),
     createdAt: requireInteger(t, 'created_at', row.created_at),
     expiresAt: requireInteger(t, 'expires_at', row.expires_at),
   }
@@ -315,3 +329,6 @@ export function toDeliveryRecord(row: DeliveryRow): DeliveryRecord {
     deliveredAt: optionalInteger(t, 'delivered_at', row.delivered_at),
   }
 }
+
+/** Row-mapping helpers for the role stores that keep their tables in their own modules. */
+export { corrupt as corruptRow, optionalString, requireInteger, requireString }

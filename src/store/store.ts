@@ -7,6 +7,9 @@
  * SHA-256 hashes (state values, browser bindings, connect-session tokens); the store never sees plaintext.
  */
 import type { AccountType, Region } from '../core/regions.ts'
+import type { ApiKeyStore } from './api-key-store.ts'
+import type { LoginRequestStore } from './login-request-store.ts'
+import type { OperatorStore } from './operator-store.ts'
 
 export const CONNECTION_STATUSES = ['active', 'needs_reauthorization', 'disconnected'] as const
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number]
@@ -40,6 +43,11 @@ export interface ConnectionRecord {
   readonly refreshNotBefore: number | null
   /** The smallest "re-authorize within N days" reminder already sent for the current authorization. */
   readonly reauthReminderDays: number | null
+  /**
+   * Fingerprint of the seller account (hashes of its marketplace participations and store names), recorded
+   * when it was connected, so a re-authorization can prove its new token belongs to the same account.
+   */
+  readonly accountFingerprint: string | null
   /** Fencing version: bumped by every write that changes tokens or status. */
   readonly version: number
   readonly createdAt: number
@@ -58,6 +66,8 @@ export interface NewConnection {
   readonly accessTokenExpiresAt: number | null
   readonly authorizedAt: number
   readonly reauthorizeBy: number
+  /** The seller account's fingerprint, when known (see ConnectionRecord). */
+  readonly accountFingerprint?: string | null
   readonly now: number
 }
 
@@ -70,6 +80,8 @@ export interface Reauthorization {
   readonly accessTokenExpiresAt: number | null
   readonly authorizedAt: number
   readonly reauthorizeBy: number
+  /** The account's fingerprint from the new token; null or absent keeps the stored one. */
+  readonly accountFingerprint?: string | null
   readonly now: number
 }
 
@@ -182,6 +194,8 @@ export interface AuthStateRecord {
   readonly browserBindingHash: string
   /** For the Appstore flow: the selling partner Amazon named at the Login URI. */
   readonly sellingPartnerId: string | null
+  /** Set when the flow re-authorizes one existing connection (a reconnect link): only that one may change. */
+  readonly connectionId: string | null
   readonly createdAt: number
   readonly expiresAt: number
   readonly consumedAt: number | null
@@ -196,6 +210,8 @@ export interface ConnectSessionRecord {
   /** Marketplace country code whose consent host to use, or null for the region's default. */
   readonly marketplace: string | null
   readonly returnTo: string | null
+  /** A reconnect link: the connection to re-authorize (its tenant is `tenantId`). */
+  readonly connectionId: string | null
   readonly createdAt: number
   readonly expiresAt: number
 }
@@ -215,9 +231,16 @@ export interface MigrationOutcome {
 }
 
 export interface Store {
+  /** API keys created with the CLI or the API (see api-key-store.ts). */
+  readonly apiKeys: ApiKeyStore
+  /** Pending Login-URI requests waiting for the app's signed-in user (login-request-store.ts). */
+  readonly loginRequests: LoginRequestStore
+
   /** Brings the schema up to date; safe to call from several processes at once. */
   migrate(): Promise<MigrationOutcome[]>
   close(): Promise<void>
+  /** Operator accounts and console sessions (src/store/operator-store.ts). */
+  readonly operators: OperatorStore
 
   insertAuthState(state: AuthStateRecord): Promise<void>
   getAuthState(stateHash: string): Promise<AuthStateRecord | undefined>
@@ -228,9 +251,13 @@ export interface Store {
   consumeAuthState(stateHash: string, now: number): Promise<boolean>
   /** Deletes states that expired before `before`; returns how many. */
   deleteExpiredAuthStates(before: number): Promise<number>
+  /** Deletes states consumed before `before` (whatever their expiry); returns how many. */
+  deleteConsumedAuthStates(before: number): Promise<number>
 
   insertConnectSession(session: ConnectSessionRecord): Promise<void>
   getConnectSession(tokenHash: string): Promise<ConnectSessionRecord | undefined>
+  /** Deletes connect sessions that expired before `before`; returns how many. */
+  deleteExpiredConnectSessions(before: number): Promise<number>
 
   getConnection(id: string): Promise<ConnectionRecord | undefined>
   findConnection(sellingPartnerId: string, region: Region): Promise<ConnectionRecord | undefined>

@@ -25,7 +25,9 @@ import {
 } from '../../src/store/index.ts'
 import { openStore } from '../../src/store/open.ts'
 import { locateTestPostgres } from '../helpers/cluster.ts'
+import { apiKeyConformanceSuite } from '../store/api-key-conformance.ts'
 import { storeConformanceSuite } from '../store/conformance.ts'
+import { operatorStoreConformanceSuite } from '../store/operator-conformance.ts'
 
 // The same rule as the cluster tests: in CI the server must be configured and reachable, locally it may be absent.
 const server = await locateTestPostgres('the PostgreSQL store tests')
@@ -99,6 +101,17 @@ async function dropSchema(schema: string): Promise<void> {
 }
 
 if (available) {
+  operatorStoreConformanceSuite('PostgreSQL', async () => {
+    const { schema, url } = await freshSchema()
+    const store = await openPostgresStore({ url: url(`operators_${schema}`), poolSize: 5 })
+    return {
+      store,
+      async cleanup() {
+        await store.close()
+        await dropSchema(schema)
+      },
+    }
+  })
   storeConformanceSuite('PostgreSQL', async () => {
     const { schema, url } = await freshSchema()
     const store = await openPostgresStore({ url: url(`conformance_${schema}`), poolSize: 5 })
@@ -106,6 +119,18 @@ if (available) {
       store,
       openAnother: () => openPostgresStore({ url: url(`conformance_${schema}_other`), poolSize: 5 }),
       wakesAcrossHandles: true,
+      async cleanup() {
+        await store.close()
+        await dropSchema(schema)
+      },
+    }
+  })
+  apiKeyConformanceSuite('PostgreSQL', async () => {
+    const { schema, url } = await freshSchema()
+    const store = await openPostgresStore({ url: url(`api_keys_${schema}`), poolSize: 5 })
+    return {
+      store,
+      openAnother: () => openPostgresStore({ url: url(`api_keys_${schema}_other`), poolSize: 5 }),
       async cleanup() {
         await store.close()
         await dropSchema(schema)
@@ -164,6 +189,7 @@ function connection(overrides: Partial<NewConnection> = {}): NewConnection {
     accessTokenExpiresAt: T0 + 60 * MINUTE,
     authorizedAt: T0,
     reauthorizeBy: T0 + 365 * 24 * 60 * MINUTE,
+    accountFingerprint: null,
     now: T0,
     ...overrides,
   }
@@ -179,6 +205,7 @@ function authState(stateHash: string) {
     returnTo: null,
     browserBindingHash: 'binding',
     sellingPartnerId: null,
+    connectionId: null,
     createdAt: T0,
     expiresAt: T0 + 10 * MINUTE,
     consumedAt: null,
@@ -195,6 +222,7 @@ function reauth() {
     accessTokenExpiresAt: T0 + 120 * MINUTE,
     authorizedAt: T0 + 1,
     reauthorizeBy: T0 + 365 * 24 * 60 * MINUTE,
+    accountFingerprint: null,
   } as const
 }
 

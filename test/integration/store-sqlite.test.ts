@@ -19,7 +19,9 @@ import {
   openSqliteStore,
   type Store,
 } from '../../src/store/index.ts'
+import { apiKeyConformanceSuite } from '../store/api-key-conformance.ts'
 import { storeConformanceSuite } from '../store/conformance.ts'
+import { operatorStoreConformanceSuite } from '../store/operator-conformance.ts'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -32,7 +34,33 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
+operatorStoreConformanceSuite('SQLite file', async () => {
+  const dir = mkdtempSync(`${tmpdir()}/sp-connect-`)
+  const store = await openSqliteStore({ path: join(dir, 'store.db') })
+  return {
+    store,
+    async cleanup() {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+})
+
 storeConformanceSuite('SQLite file', async () => {
+  const dir = mkdtempSync(`${tmpdir()}/sp-connect-`)
+  const path = join(dir, 'store.db')
+  const store = await openSqliteStore({ path })
+  return {
+    store,
+    openAnother: () => openSqliteStore({ path }),
+    async cleanup() {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+})
+
+apiKeyConformanceSuite('SQLite file', async () => {
   const dir = mkdtempSync(`${tmpdir()}/sp-connect-`)
   const path = join(dir, 'store.db')
   const store = await openSqliteStore({ path })
@@ -254,11 +282,15 @@ describe('SQLite store: migrations', () => {
       const up = await migrateToLatest(db, MIGRATIONS, { dialect: 'sqlite', now: () => T0 })
       expect(up.map((r) => r.status)).toEqual(MIGRATIONS.map(() => 'applied'))
       expect(await tableNames(db)).toEqual([
+        'api_keys',
         'app_secrets',
         'auth_states',
         'connect_sessions',
         'connections',
         'events',
+        'login_requests',
+        'operator_accounts',
+        'operator_sessions',
         'sp_connect_migrations',
         'webhook_deliveries',
       ])
@@ -558,6 +590,7 @@ describe('SQLite store: across processes', () => {
           returnTo: null,
           browserBindingHash: 'b',
           sellingPartnerId: null,
+          connectionId: null,
           createdAt: T0,
           expiresAt: T0 + 600_000,
           consumedAt: null,

@@ -47,6 +47,7 @@ function authState(overrides: Partial<AuthStateRecord> = {}): AuthStateRecord {
     returnTo: '/done',
     browserBindingHash: unique('binding'),
     sellingPartnerId: null,
+    connectionId: null,
     createdAt: T0,
     expiresAt: T0 + 10 * MINUTE,
     consumedAt: null,
@@ -66,6 +67,7 @@ function newConnection(overrides: Partial<NewConnection> = {}): NewConnection {
     accessTokenExpiresAt: T0 + HOUR,
     authorizedAt: T0,
     reauthorizeBy: T0 + 365 * 24 * HOUR,
+    accountFingerprint: 'v1:first',
     now: T0,
     ...overrides,
   }
@@ -74,12 +76,14 @@ function newConnection(overrides: Partial<NewConnection> = {}): NewConnection {
 function reauthorization(overrides: Partial<Reauthorization> = {}): Reauthorization {
   return {
     accountType: 'vendor',
-    tenantId: 'tenant-2',
+    // The connection's own tenant: a re-authorization never moves a connection (see the test below).
+    tenantId: 'tenant-1',
     refreshTokenCiphertext: 'refresh-ct-new',
     accessTokenCiphertext: 'access-ct-new',
     accessTokenExpiresAt: T0 + 5 * HOUR,
     authorizedAt: T0 + 2 * HOUR,
     reauthorizeBy: T0 + 2 * HOUR + 365 * 24 * HOUR,
+    accountFingerprint: null,
     now: T0 + 2 * HOUR,
     ...overrides,
   }
@@ -255,6 +259,25 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           expect(await store.getAuthState(live.stateHash)).toEqual(live)
           expect(await store.deleteExpiredAuthStates(T0 + 3)).toBe(0)
         })
+
+        it('deletes only states consumed before the cutoff, whatever their expiry', async () => {
+          const usedLongAgo = authState({ consumedAt: T0 + 1, expiresAt: T0 + 10 * HOUR })
+          const boundary = authState({ consumedAt: T0 + 3 })
+          const usedLater = authState({ consumedAt: T0 + 4 })
+          const unused = authState({ expiresAt: T0 + 1 })
+          for (const s of [usedLongAgo, boundary, usedLater, unused]) await store.insertAuthState(s)
+          const consumedByCall = authState()
+          await store.insertAuthState(consumedByCall)
+          expect(await store.consumeAuthState(consumedByCall.stateHash, T0 + 2)).toBe(true)
+          expect(await store.deleteConsumedAuthStates(T0 + 3)).toBe(2)
+          expect(await store.getAuthState(usedLongAgo.stateHash)).toBeUndefined()
+          expect(await store.getAuthState(consumedByCall.stateHash)).toBeUndefined()
+          expect(await store.getAuthState(boundary.stateHash)).toEqual(boundary)
+          expect(await store.getAuthState(usedLater.stateHash)).toEqual(usedLater)
+          // Never consumed: left to the expiry sweep, however old.
+          expect(await store.getAuthState(unused.stateHash)).toEqual(unused)
+          expect(await store.deleteConsumedAuthStates(T0 + 3)).toBe(0)
+        })
       })
 
       describe('connect sessions', () => {
@@ -266,6 +289,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
             accountType: 'vendor',
             marketplace: 'DE',
             returnTo: 'https://app.example/done',
+            connectionId: 'con-reconnect',
             createdAt: T0,
             expiresAt: T0 + HOUR,
           }
@@ -281,6 +305,28 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           expect(await store.getConnectSession(sparse.tokenHash)).toEqual(sparse)
           expect(await store.getConnectSession('no-such-token')).toBeUndefined()
           await expect(store.insertConnectSession(session)).rejects.toThrow()
+        })
+
+        it('deletes only sessions that expired before the cutoff and says how many', async () => {
+          const session = (expiresAt: number): ConnectSessionRecord => ({
+            tokenHash: unique('token'),
+            tenantId: 'tenant-sweep',
+            region: 'na',
+            accountType: 'seller',
+            marketplace: null,
+            returnTo: null,
+            connectionId: null,
+            createdAt: T0,
+            expiresAt,
+          })
+          const [old1, old2, boundary, live] = [T0 + 1, T0 + 2, T0 + 3, T0 + 4].map(session)
+          for (const s of [old1, old2, boundary, live]) if (s) await store.insertConnectSession(s)
+          expect(await store.deleteExpiredConnectSessions(T0 + 3)).toBe(2)
+          expect(await store.getConnectSession(old1?.tokenHash ?? '')).toBeUndefined()
+          expect(await store.getConnectSession(old2?.tokenHash ?? '')).toBeUndefined()
+          expect(await store.getConnectSession(boundary?.tokenHash ?? '')).toEqual(boundary)
+          expect(await store.getConnectSession(live?.tokenHash ?? '')).toEqual(live)
+          expect(await store.deleteExpiredConnectSessions(T0 + 3)).toBe(0)
         })
       })
 
@@ -309,6 +355,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
             lastUsedAt: null,
             refreshNotBefore: null,
             reauthReminderDays: null,
+            accountFingerprint: input.accountFingerprint ?? null,
             version: row.version,
             createdAt: T0,
             updatedAt: T0,
@@ -751,6 +798,34 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
 
         it('misses unknown ids', async () => {
           expect(await store.reauthorizeConnection('no-such-id', reauthorization())).toBeUndefined()
+        })
+
+        it('never moves a connection to another tenant, or between a tenant and none', async () => {
+          const owned = defined(await store.insertConnection(newConnection()))
+          const tenantless = defined(await store.insertConnection(newConnection({ tenantId: null })))
+          expect(
+            await store.reauthorizeConnection(owned.id, reauthorization({ tenantId: 'tenant-2' })),
+          ).toBeUndefined()
+          expect(
+            await store.reauthorizeConnection(owned.id, reauthorization({ tenantId: null })),
+          ).toBeUndefined()
+          expect(await store.reauthorizeConnection(tenantless.id, reauthorization())).toBeUndefined()
+          expect(await store.getConnection(owned.id)).toEqual(owned)
+          expect(await store.getConnection(tenantless.id)).toEqual(tenantless)
+          expect(
+            await store.reauthorizeConnection(tenantless.id, reauthorization({ tenantId: null })),
+          ).toMatchObject({ tenantId: null, refreshTokenCiphertext: 'refresh-ct-new' })
+        })
+
+        it('keeps the recorded account fingerprint unless a new one is given', async () => {
+          const row = defined(await store.insertConnection(newConnection()))
+          expect(row.accountFingerprint).toBe('v1:first')
+          const kept = defined(await store.reauthorizeConnection(row.id, reauthorization()))
+          expect(kept.accountFingerprint).toBe('v1:first')
+          const replaced = defined(
+            await store.reauthorizeConnection(row.id, reauthorization({ accountFingerprint: 'v1:second' })),
+          )
+          expect(replaced.accountFingerprint).toBe('v1:second')
         })
       })
 
