@@ -3,7 +3,9 @@
  * manager and SP-API client. The server, the CLI and tests all start from here, so there is one way to build it.
  */
 import type { AppConfig } from './config.ts'
+import { SellersApiAccountIdentity } from './core/authorization/account-fingerprint.ts'
 import { AuthorizationFlows } from './core/authorization/flows.ts'
+import { LoginRequests } from './core/authorization/login-requests.ts'
 import { Keyring } from './core/crypto/keyring.ts'
 import type { Deps } from './core/deps.ts'
 import { EventRecorder } from './core/events/events.ts'
@@ -25,6 +27,8 @@ export interface Runtime {
   /** The LWA client secrets (configured + received by rotation): the LWA client's credential source. */
   readonly secrets: ClientSecrets
   readonly flows: AuthorizationFlows
+  /** The Login-URI handoff to the app's sign-in (Appstore workflow, re-authorization). */
+  readonly loginRequests: LoginRequests
   readonly tokens: TokenManager
   readonly grantless: GrantlessTokens
   readonly spapi: SpApiClient
@@ -58,20 +62,6 @@ export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runti
     deps,
   )
   const lwa = new LwaClient({ tokenUrl: config.amazon.lwaTokenUrl, credentials: secrets }, deps)
-  const flows = new AuthorizationFlows(
-    {
-      appId: config.appId,
-      redirectUri: config.redirectUri,
-      draftApp: config.draftApp,
-      centralUrlTemplate: config.amazon.centralUrlTemplate,
-      stateTtlMs: config.stateTtlMs,
-    },
-    store,
-    keyring,
-    lwa,
-    events,
-    deps,
-  )
   const tokens = new TokenManager(
     {
       store,
@@ -85,6 +75,36 @@ export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runti
   )
   const grantless = new GrantlessTokens(lwa, deps, config.tokenRefreshMarginMs)
   const spapi = new SpApiClient({ store, tokens, endpoints: config.amazon }, deps)
+  const flows = new AuthorizationFlows(
+    {
+      settings: {
+        appId: config.appId,
+        redirectUri: config.redirectUri,
+        draftApp: config.draftApp,
+        centralUrlTemplate: config.amazon.centralUrlTemplate,
+        stateTtlMs: config.stateTtlMs,
+      },
+      store,
+      keyring,
+      lwa,
+      events,
+      identity: new SellersApiAccountIdentity({ spapi }),
+    },
+    deps,
+  )
+  const loginRequests = new LoginRequests(
+    {
+      settings: {
+        signInUrl: config.appSignInUrl,
+        publicUrl: config.publicUrl,
+        centralUrlTemplate: config.amazon.centralUrlTemplate,
+      },
+      store,
+      flows,
+      events,
+    },
+    deps,
+  )
   return {
     config,
     deps,
@@ -94,6 +114,7 @@ export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runti
     lwa,
     secrets,
     flows,
+    loginRequests,
     tokens,
     grantless,
     spapi,

@@ -14,6 +14,9 @@ form.inline { display: flex; gap: 1rem; align-items: end; flex-wrap: wrap; }
 form.inline label { flex: 1 1 10rem; }
 form.inline button { flex: 0 0 auto; width: auto; }
 code { word-break: break-all; }
+header.brand { display: flex; gap: .75rem; align-items: center; }
+/* Pico's classless build has no secondary buttons; a seller must tell Cancel from Confirm at a glance. */
+button.secondary { background: transparent; color: var(--pico-primary); border-color: var(--pico-primary); }
 `
 
 let css: string | undefined

@@ -9,6 +9,8 @@ export const MAX_URL_LENGTH = 4096
 
 export function securityHeaders(options: {
   formActionOrigins: readonly string[]
+  /** Other origins images may come from (the brand logo). */
+  imageOrigins?: readonly string[]
   hsts: boolean
 }): MiddlewareHandler {
   const formAction = ["'self'", ...options.formActionOrigins].join(' ')
@@ -16,7 +18,7 @@ export function securityHeaders(options: {
     "default-src 'none'",
     "style-src 'self'",
     // Pico draws select arrows and checkmarks as data: SVGs.
-    "img-src 'self' data:",
+    ["img-src 'self' data:", ...(options.imageOrigins ?? [])].join(' '),
     // The connect form's redirect goes on to Seller/Vendor Central; browsers check form-action on redirects.
     `form-action ${formAction}`,
     "frame-ancestors 'none'",

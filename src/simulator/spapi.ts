@@ -3,6 +3,7 @@
  * sandbox hosts, with SP-API's authorization answers (spapi-facts.md §6). Only `x-amz-access-token`
  * counts; SigV4 headers are ignored, as SP-API has done since October 2023.
  */
+import { createHash } from 'node:crypto'
 import { type Context, Hono } from 'hono'
 import { MARKETPLACES, type Marketplace } from '../core/regions.ts'
 import type { SimulatorContext } from './context.ts'
@@ -47,6 +48,20 @@ const MARKETPLACE_DETAILS: Readonly<Record<string, readonly [string, string, str
   SG: ['Amazon.sg', 'SGD', 'en_SG', 'www.amazon.sg'],
   AU: ['Amazon.com.au', 'AUD', 'en_AU', 'www.amazon.com.au'],
   JP: ['Amazon.co.jp', 'JPY', 'ja_JP', 'www.amazon.co.jp'],
+}
+
+/**
+ * Each seller gets its own participations, derived from its id: a stable subset of the region's marketplaces
+ * (at least one) and a store name. So tokens of different sellers answer differently, as on Amazon, and
+ * sp-connect's account fingerprint (a re-authorization must come from the same account) is testable.
+ */
+export function sellerParticipations(sellingPartnerId: string, region: Marketplace['region']) {
+  const digest = createHash('sha256').update(sellingPartnerId).digest()
+  const inRegion = MARKETPLACES.filter((mp) => mp.region === region)
+  const chosen = inRegion.filter((_, index) => ((digest[index % digest.length] ?? 0) & 1) === 1)
+  const marketplaces = chosen.length > 0 ? chosen : inRegion.slice(0, 1)
+  const storeName = `Store ${digest.toString('hex').slice(0, 8).toUpperCase()}`
+  return marketplaces.map((mp) => ({ ...participation(mp), storeName }))
 }
 
 function participation(mp: Marketplace) {
@@ -102,7 +117,7 @@ export function spapiRoutes(ctx: SimulatorContext): Hono {
       return denied(c, SPAPI_DENIED.invalid)
     }
     if (claims.r !== host.region) return denied(c, SPAPI_DENIED.noAccess)
-    const payload = MARKETPLACES.filter((mp) => mp.region === host.region).map(participation)
+    const payload = sellerParticipations(claims.sp, host.region)
     return spapiJson(c, 200, { payload })
   })
 

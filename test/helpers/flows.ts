@@ -1,7 +1,7 @@
 /** Drives the authorization workflows through real HTTP, the way a browser would. */
 import { expect } from 'vitest'
 import type { BrowserClient, Hop } from './browser-client.ts'
-import type { Stack } from './stack.ts'
+import { APP_SIGNIN_URL, type Stack } from './stack.ts'
 
 export function randomSellingPartnerId(): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
@@ -62,4 +62,56 @@ export async function connectSeller(
   )
   expect(connection).toBeDefined()
   return { callbackUrl, connectionId: connection?.id ?? '', sellingPartnerId, landing }
+}
+
+/**
+ * The Login-URI handoff as the app plays it: `/login` sent the browser to the app's sign-in page with
+ * `sp_connect_login`; the app (these helpers) approves the request for a tenant through the API, the browser
+ * opens the returned confirmation page and presses Confirm (or Cancel).
+ */
+export function loginIdFrom(signInHop: Hop): string {
+  const location = new URL(signInHop.location ?? '', signInHop.url)
+  expect(`${location.origin}${location.pathname}`).toBe(APP_SIGNIN_URL)
+  const id = location.searchParams.get('sp_connect_login')
+  expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
+  return id ?? ''
+}
+
+export async function approveLogin(
+  stack: Stack,
+  loginId: string,
+  input: { tenantId: string; tenantName?: string; apiKey?: string },
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${stack.serviceUrl}/v1/login-requests/${loginId}/approve`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${input.apiKey ?? stack.apiKey}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      tenant_id: input.tenantId,
+      ...(input.tenantName ? { tenant_name: input.tenantName } : {}),
+    }),
+  })
+  const text = await response.text()
+  return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} }
+}
+
+/**
+ * From the `/login` hop (Amazon's request, unfollowed) through sign-in, approval and Confirm: returns the hop
+ * that sends the browser back to Amazon's confirm URL (unfollowed).
+ */
+export async function passLoginUri(
+  stack: Stack,
+  client: BrowserClient,
+  loginUrl: string,
+  input: { tenantId: string; tenantName?: string; apiKey?: string; button?: 'confirm' | 'cancel' },
+): Promise<Hop> {
+  const toSignIn = await client.get(loginUrl)
+  expect(toSignIn.status).toBe(303)
+  const approved = await approveLogin(stack, loginIdFrom(toSignIn), input)
+  expect(approved.status).toBe(200)
+  const confirmation = await client.get(String(approved.json['redirect_url']))
+  expect(confirmation.status).toBe(200)
+  return client.submitForm(confirmation, { name: 'action', value: input.button ?? 'confirm' })
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openToken } from '../../src/core/tokens/sealed.ts'
 import { BrowserClient, type Hop } from '../helpers/browser-client.ts'
 import { snapshotDb } from '../helpers/db-snapshot.ts'
-import { connectSeller, randomSellingPartnerId } from '../helpers/flows.ts'
+import { connectSeller, passLoginUri, randomSellingPartnerId } from '../helpers/flows.ts'
 import { type Stack, startStack } from '../helpers/stack.ts'
 
 const HOST = 'sellercentral.amazon.com'
@@ -58,7 +58,12 @@ describe.each([
     )
     expect(login.searchParams.get('version')).toBe(draft ? 'beta' : null)
 
-    const back = await client.get(login.href)
+    // Nothing is linked before the app's signed-in user approved and confirmed in this browser.
+    const back = await passLoginUri(stack, client, login.href, {
+      tenantId: 'appstore-tenant',
+      tenantName: 'Acme',
+    })
+    expect(await stack.runtime.store.findConnection(sellingPartnerId, 'na')).toBeUndefined()
     expect(back.status).toBe(303)
     const toAmazon = new URL(back.location ?? '')
     expect(`${toAmazon.origin}${toAmazon.pathname}`).toBe(login.searchParams.get('amazon_callback_uri'))
@@ -70,7 +75,8 @@ describe.each([
     const landing = await client.follow(back)
     expect(landing.url).toBe(`${stack.serviceUrl}/connected`)
     const connection = await stack.runtime.store.findConnection(sellingPartnerId, 'na')
-    expect(connection).toMatchObject({ status: 'active', accountType: 'seller' })
+    expect(connection).toMatchObject({ status: 'active', accountType: 'seller', tenantId: 'appstore-tenant' })
+    expect(connection?.accountFingerprint).toMatch(/^v1:/)
   })
 
   it('re-authorization from Manage Your Apps replaces the refresh token of the same connection', async () => {
@@ -103,10 +109,11 @@ describe.each([
       await client.clickLink(manage, 'Re-Authorize'),
       (url) => url.pathname === '/login',
     )
-    const consentOrLogin = reauth.location
-      ? reauth
-      : await confirmToLoginUri(client, reauth, sellingPartnerId)
-    const landing = await client.follow(consentOrLogin)
+    const toLogin = reauth.location ? reauth : await confirmToLoginUri(client, reauth, sellingPartnerId)
+    const loginUrl = new URL(toLogin.location ?? '', toLogin.url)
+    expect(loginUrl.pathname).toBe('/login')
+    const back = await passLoginUri(stack, client, loginUrl.href, { tenantId: 'owner' })
+    const landing = await client.follow(back)
     expect(landing.url).toBe(`${stack.serviceUrl}/connected`)
 
     const after = await stack.runtime.store.getConnection(connectionId)

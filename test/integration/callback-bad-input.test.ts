@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sha256 } from '../../src/core/encoding.ts'
 import { ERROR_CODES } from '../../src/core/errors.ts'
 import { BrowserClient, type Hop } from '../helpers/browser-client.ts'
 import { snapshotDb } from '../helpers/db-snapshot.ts'
@@ -39,6 +40,22 @@ describe('callback: bad input', () => {
     const hop = await request()
     expect(snapshotDb(stack.dbPath)).toBe(before)
     expect(stack.simulator.counters().total - counters).toBe(calls)
+    return hop
+  }
+
+  /**
+   * A refused callback with a valid state from its own browser: the state is spent (the flow cannot be resumed,
+   * replaying it answers state_used) and nothing else changes, with no token-endpoint call.
+   */
+  async function onlyStateSpent(client: BrowserClient, url: string): Promise<Hop> {
+    const before = snapshotDb(stack.dbPath, { except: ['auth_states'] })
+    const counters = stack.simulator.counters().total
+    const hop = await client.get(url)
+    expect(snapshotDb(stack.dbPath, { except: ['auth_states'] })).toBe(before)
+    expect(stack.simulator.counters().total).toBe(counters)
+    const state = new URL(url).searchParams.get('state') ?? ''
+    const record = await stack.runtime.store.getAuthState(sha256(state))
+    expect(record?.consumedAt).not.toBeNull()
     return hop
   }
 
@@ -113,8 +130,48 @@ describe('callback: bad input', () => {
       button: 'cancel',
     })
     expect(new URL(cancelUrl).searchParams.has('spapi_oauth_code')).toBe(false)
-    expectFixedError(await unchanged(() => client.get(cancelUrl)), 'authorization_cancelled')
+    expectFixedError(await onlyStateSpent(client, cancelUrl), 'authorization_cancelled')
+    // A cancelled flow cannot be resumed: the same state with a code is refused without an exchange.
+    const resumed = new URL(cancelUrl)
+    resumed.searchParams.delete('error')
+    resumed.searchParams.set('spapi_oauth_code', 'ANcodeAfterCancel')
+    resumed.searchParams.set('selling_partner_id', randomSellingPartnerId())
+    expectFixedError(await unchanged(() => client.get(resumed.href)), 'state_used')
   })
+
+  it('error together with a code is refused without an exchange, and spends the state', async () => {
+    const { client, url } = await pendingCallback()
+    url.searchParams.set('error', 'access_denied')
+    expectFixedError(await onlyStateSpent(client, url.href), 'callback_invalid')
+    url.searchParams.delete('error')
+    expectFixedError(await unchanged(() => client.get(url.href)), 'state_used')
+  })
+
+  it('an unknown error value is an unknown failure, not a cancellation', async () => {
+    const { client, url } = await pendingCallback()
+    url.searchParams.delete('spapi_oauth_code')
+    url.searchParams.set('error', 'server_error<script>')
+    const hop = await onlyStateSpent(client, url.href)
+    expectFixedError(hop, 'authorization_failed', ['<script>', 'server_error'])
+    expect(hop.body).not.toContain('cancelled')
+  })
+
+  it('an access_token in the query is refused before anything is read (credentials never travel in URLs)', async () => {
+    const { client, url } = await pendingCallback()
+    url.searchParams.set('access_token', 'Atza|forged')
+    const hop = await unchanged(() => client.get(url.href))
+    expect(hop.status).toBe(400)
+    expect(hop.body).not.toContain('forged')
+  })
+
+  it.each(['iss', 'code', 'id_token', 'token_type', 'response'])(
+    'a %s parameter Amazon never sends is refused without an exchange',
+    async (name) => {
+      const { client, url } = await pendingCallback()
+      url.searchParams.set(name, 'https://evil.example')
+      expectFixedError(await onlyStateSpent(client, url.href), 'callback_invalid', ['evil.example'])
+    },
+  )
 
   it('missing or malformed code and selling partner id', async () => {
     for (const mutate of [
@@ -125,10 +182,7 @@ describe('callback: bad input', () => {
     ]) {
       const { client, url } = await pendingCallback()
       mutate(url)
-      expectFixedError(await unchanged(() => client.get(url.href)), 'callback_invalid', [
-        '<tags>',
-        '../../etc',
-      ])
+      expectFixedError(await onlyStateSpent(client, url.href), 'callback_invalid', ['<tags>', '../../etc'])
     }
   })
 
@@ -166,7 +220,8 @@ describe('callback: bad input', () => {
     expect(api.json).toEqual({
       error: { code: 'connection_not_found', message: ERROR_CODES.connection_not_found.message },
     })
-    expect((await stack.api('GET', '/v1/connections/con_x%3Cscript%3E')).status).toBe(404)
+    // Not an id sp-connect could have made: refused by its format (rule 8 of issue 7), before any lookup.
+    expect((await stack.api('GET', '/v1/connections/con_x%3Cscript%3E')).status).toBe(400)
     expect((await stack.api('DELETE', '/v1/connections/con_nope')).status).toBe(404)
   })
 

@@ -196,9 +196,12 @@ describe('sp-connect CLI against a running deployment', () => {
     expect(result.code).toBe(0)
     expect(result.stderr).toBe('')
     const printed = JSON.parse(result.stdout) as { payload: { marketplace: { id: string } }[] }
-    expect(printed.payload.map((p) => p.marketplace.id)).toEqual(
-      expect.arrayContaining(['ATVPDKIKX0DER', 'A2EUQ1WTGCTBG2', 'A1AM78C64UM0Y8', 'A2Q3Y263D00KWC']),
-    )
+    // The simulator answers each seller with its own participations (a subset of the region's marketplaces).
+    expect(printed.payload.length).toBeGreaterThan(0)
+    for (const p of printed.payload)
+      expect(['ATVPDKIKX0DER', 'A2EUQ1WTGCTBG2', 'A1AM78C64UM0Y8', 'A2Q3Y263D00KWC']).toContain(
+        p.marketplace.id,
+      )
     const token = await stack.api('POST', `/v1/connections/${connectionId}/access-token`)
     const direct = await fetch(
       `${stack.simulatorUrl}/sellingpartnerapi-na.amazon.com/sellers/v1/marketplaceParticipations`,

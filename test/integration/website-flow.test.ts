@@ -77,7 +77,11 @@ describe('website authorization workflow over real HTTP', () => {
     )
     expect(response.status).toBe(200)
     const body = (await response.json()) as { payload: { marketplace: { id: string } }[] }
-    expect(body.payload.map((p) => p.marketplace.id)).toContain('ATVPDKIKX0DER')
+    expect(body.payload.length).toBeGreaterThan(0)
+    for (const p of body.payload)
+      expect(['A2EUQ1WTGCTBG2', 'ATVPDKIKX0DER', 'A1AM78C64UM0Y8', 'A2Q3Y263D00KWC']).toContain(
+        p.marketplace.id,
+      )
 
     const call = await stack.runtime.spapi.call(connectionId, {
       method: 'GET',

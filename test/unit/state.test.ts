@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { validateReturnTo } from '../../src/core/authorization/connect-sessions.ts'
+import { validateReturnTo } from '../../src/core/authorization/return-to.ts'
 import {
   generateBrowserBinding,
   generateState,
@@ -51,23 +51,46 @@ describe('state values', () => {
 })
 
 describe('validateReturnTo', () => {
-  it('allows own paths and allowed origins', () => {
-    expect(validateReturnTo('/done?x=1', [])).toBe('/done?x=1')
-    expect(validateReturnTo('https://app.example.com/after', ['https://app.example.com'])).toBe(
-      'https://app.example.com/after',
+  const policy = { publicUrl: 'https://connect.example.com', allowedOrigins: ['https://app.example.com'] }
+
+  it('stores own paths and allowed origins as the absolute URL a browser resolves them to', () => {
+    expect(validateReturnTo('/done?x=1', policy)).toBe('https://connect.example.com/done?x=1')
+    expect(validateReturnTo('https://app.example.com/after', policy)).toBe('https://app.example.com/after')
+    // Dot segments are resolved the browser's way; what is stored stays on our origin.
+    expect(validateReturnTo('/a/../b', policy)).toBe('https://connect.example.com/b')
+    expect(validateReturnTo('/a/..//evil.example/x', policy)).toBe(
+      'https://connect.example.com//evil.example/x',
     )
   })
 
   it.each([
     '//evil.example/x',
     '/\\evil.example',
+    '\\\\evil.example',
     'https://evil.example/',
+    'https://app.example.com.evil.example/',
+    'https://user:pw@app.example.com/',
+    'https://app.example.com/#frag',
     'javascript:alert(1)',
+    'data:text/html,x',
     '/a\nb',
+    '/a\tb',
+    ' https://evil.example',
     'x'.repeat(3000),
+    '',
   ])('refuses %j', (value) =>
-    expect(() => validateReturnTo(value, ['https://app.example.com'])).toThrow(
+    expect(() => validateReturnTo(value, policy)).toThrow(
       expect.objectContaining({ code: 'invalid_request' }),
     ),
   )
+
+  it('never returns a value that resolves off the allowed origins', () => {
+    const probes = ['/./x', '/..', '/../..//evil.example', '/%2e%2e//evil.example', '/.%2e//evil.example']
+    for (const probe of probes) {
+      const stored = validateReturnTo(probe, policy)
+      expect(new URL(stored).origin).toBe('https://connect.example.com')
+      // What the landing redirect sends is this absolute URL; a browser resolves it to the same origin.
+      expect(new URL(stored, 'https://elsewhere.example').origin).toBe('https://connect.example.com')
+    }
+  })
 })

@@ -20,6 +20,13 @@ export function registerServeCommand(program: Command): void {
       const runtime = await openRuntime(config, defaultDeps({ logger }))
       const server = await listen(createServerApp(runtime).fetch, config.port, config.host)
       const background = startBackground(runtime)
+      if (config.appSignInUrl === null) {
+        // Not fatal (an app may use only the website workflow), but Amazon's Login URI then refuses every request.
+        logger.warn(
+          { variable: 'SP_CONNECT_APP_SIGNIN_URL' },
+          'no app sign-in page configured: Appstore authorizations and re-authorizations from Amazon will be refused',
+        )
+      }
       logger.info(
         { port: server.port, host: config.host, publicUrl: config.publicUrl },
         'sp-connect is serving',

@@ -17,6 +17,8 @@ export interface NewConnectSession {
   readonly accountType: AccountType
   readonly marketplace: string | null
   readonly returnTo: string | null
+  /** Set for a reconnect link: the connection it re-authorizes (owned by `tenantId`). */
+  readonly connectionId: string | null
 }
 
 export async function createConnectSession(
@@ -41,27 +43,4 @@ export async function openConnectSession(
   const session = await store.getConnectSession(sha256(token))
   if (!session || session.expiresAt <= deps.now()) throw new SpConnectError('connect_session_invalid')
   return session
-}
-
-/**
- * Where the browser may be sent after the callback: a path on this service, or a URL on an origin the
- * operator allowed. Anything else would make sp-connect an open redirector.
- */
-export function validateReturnTo(value: string, allowedOrigins: readonly string[]): string {
-  if (value.length > 2048) throw new SpConnectError('invalid_request', { detail: 'return_to is too long' })
-  if (value.startsWith('/') && !value.startsWith('//') && !value.includes('\\')) {
-    if (/[\s\p{Cc}]/u.test(value))
-      throw new SpConnectError('invalid_request', { detail: 'return_to has control characters' })
-    return value
-  }
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new SpConnectError('invalid_request', { detail: 'return_to must be a path or an allowed URL' })
-  }
-  if (!allowedOrigins.includes(url.origin) || url.username || url.password) {
-    throw new SpConnectError('invalid_request', { detail: 'return_to origin is not allowed' })
-  }
-  return url.href
 }

@@ -1,11 +1,15 @@
 /**
  * Both SP-API authorization workflows, from the first redirect to a stored, encrypted connection.
  *
- * The callback checks everything it can before it calls LWA, so bad input costs no token-endpoint call and
- * changes nothing stored: parameters, then the state record (exists, unexpired, unconsumed, bound to this
- * browser), then tenant ownership, and only then consumes the state atomically and exchanges the code.
+ * The callback checks everything it can before it calls LWA, so bad input costs no token-endpoint call:
+ * parameters, then the state record (exists, unexpired, unconsumed, bound to this browser). From there on the
+ * state is spent whatever happens (a cancelled or refused flow cannot be resumed), and ownership decides:
+ * the tenant comes from the server-side record of the flow, never from the browser, and a flow may create a
+ * connection for its tenant or re-authorize one its tenant owns, nothing else. Only then is the code exchanged,
+ * and a re-authorization must also prove, with the new token, that it is the same seller account
+ * (account-fingerprint.ts).
  */
-import type { AuthFlow, ConnectionRecord, Store } from '../../store/store.ts'
+import type { AuthFlow, AuthStateRecord, ConnectionRecord, Store } from '../../store/store.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
@@ -13,14 +17,10 @@ import { isSpConnectError, SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
 import type { LwaClient } from '../lwa/client.ts'
 import type { LwaTokens } from '../lwa/types.ts'
-import { type AccountType, MARKETPLACES, type Region } from '../regions.ts'
+import type { AccountType, Region } from '../regions.ts'
 import { sealToken } from '../tokens/sealed.ts'
-import {
-  buildAppstoreRedirect,
-  buildConsentUrl,
-  centralBaseUrl,
-  parseAmazonCallbackUri,
-} from './consent-url.ts'
+import { type AccountIdentity, sameAccount } from './account-fingerprint.ts'
+import { buildAppstoreRedirect, buildConsentUrl } from './consent-url.ts'
 import {
   generateBrowserBinding,
   generateState,
@@ -35,14 +35,31 @@ export const REAUTHORIZATION_INTERVAL_MS = 365 * 24 * 60 * 60 * 1000
 const SELLING_PARTNER_ID = /^[A-Za-z0-9]{1,64}$/
 // LWA codes are short opaque strings; accept the URL-safe printable set and a generous length.
 const OAUTH_CODE = /^[A-Za-z0-9._~+/=|-]{1,1024}$/
-const AMAZON_STATE = /^[\x21-\x7e]{1,2048}$/
 const CALLBACK_PARAMS = [
   'state',
   'selling_partner_id',
   'spapi_oauth_code',
   'mws_auth_token',
   'error',
+  'error_description',
 ] as const
+/**
+ * Parameters Amazon never sends to the redirect URI that would change what the response means if we read
+ * them: an issuer (mix-up defence, RFC 9207), a plain OAuth `code`, or implicit/hybrid-flow tokens. Their
+ * presence means the URL was crafted, so the callback is refused.
+ */
+const FOREIGN_PARAMS = [
+  'iss',
+  'code',
+  'access_token',
+  'id_token',
+  'token_type',
+  'refresh_token',
+  'expires_in',
+  'response',
+] as const
+/** The `error` values that mean the seller said no; any other value is an unknown failure, not a cancel. */
+const CANCELLATION_ERRORS = new Set(['access_denied'])
 
 export interface AuthorizationSettings {
   readonly appId: string
@@ -65,13 +82,21 @@ export interface WebsiteFlowInput {
   readonly marketplace?: string | undefined
   readonly tenantId?: string | null | undefined
   readonly returnTo?: string | null | undefined
+  /** A reconnect: the connection this flow may re-authorize (and no other). */
+  readonly connectionId?: string | null | undefined
   /** The binding cookie the browser already has, if any (reused so parallel tabs do not clobber each other). */
   readonly browserBinding?: string | undefined
 }
 
-export interface AppstoreFlowInput {
-  readonly query: URLSearchParams
-  readonly browserBinding?: string | undefined
+/** A confirmed Login-URI request continuing to Amazon's `amazon_callback_uri` (see login-requests.ts). */
+export interface AppstoreStateInput {
+  readonly amazonCallbackUri: string
+  readonly amazonState: string
+  readonly draft: boolean
+  readonly sellingPartnerId: string
+  readonly region: Region
+  readonly tenantId: string
+  readonly browserBinding: string
 }
 
 export interface CallbackInput {
@@ -92,21 +117,26 @@ export class AuthorizationFlows {
   readonly #lwa: LwaClient
   readonly #deps: Deps
   readonly #events: EventRecorder
+  readonly #identity: AccountIdentity
 
   constructor(
-    settings: AuthorizationSettings,
-    store: Store,
-    keyring: Keyring,
-    lwa: LwaClient,
-    events: EventRecorder,
+    options: {
+      settings: AuthorizationSettings
+      store: Store
+      keyring: Keyring
+      lwa: LwaClient
+      events: EventRecorder
+      identity: AccountIdentity
+    },
     deps: Deps,
   ) {
-    this.#settings = settings
-    this.#store = store
-    this.#keyring = keyring
-    this.#lwa = lwa
+    this.#settings = options.settings
+    this.#store = options.store
+    this.#keyring = options.keyring
+    this.#lwa = options.lwa
+    this.#events = options.events
+    this.#identity = options.identity
     this.#deps = deps
-    this.#events = events
   }
 
   /** Website workflow step 2: create a state and return the consent URL on Seller/Vendor Central. */
@@ -129,52 +159,39 @@ export class AuthorizationFlows {
       tenantId: input.tenantId ?? null,
       returnTo: input.returnTo ?? null,
       sellingPartnerId: null,
+      connectionId: input.connectionId ?? null,
     })
     return { location: consentUrl.href, browserBinding }
   }
 
   /**
-   * Appstore workflow and yearly re-authorization: Amazon opened our Login URI. Check where Amazon wants the
-   * browser back, create our own state, and send the browser to `amazon_callback_uri`.
+   * Appstore workflow and yearly re-authorization, after the app's signed-in user approved the Login-URI request
+   * for a tenant and confirmed it in this browser (login-requests.ts): create our state for that tenant and
+   * seller, and send the browser back to Amazon's `amazon_callback_uri`.
    */
-  async startAppstoreFlow(input: AppstoreFlowInput): Promise<FlowStart> {
-    const amazonCallbackUri = single(input.query, 'amazon_callback_uri', 'amazon_callback_invalid')
-    const amazonState = single(input.query, 'amazon_state', 'amazon_callback_invalid')
-    const sellingPartnerId = single(input.query, 'selling_partner_id', 'amazon_callback_invalid')
-    if (!AMAZON_STATE.test(amazonState) || !SELLING_PARTNER_ID.test(sellingPartnerId)) {
-      throw new SpConnectError('amazon_callback_invalid', {
-        detail: 'malformed amazon_state or selling_partner_id',
-      })
-    }
-    const callbackUrl = parseAmazonCallbackUri(amazonCallbackUri, this.#settings.centralUrlTemplate)
-    // Amazon's request names no region: the Central host of the confirm URL tells it; for amazon.com-style
-    // hosts, an existing connection of this seller does, else North America.
-    const region =
-      regionOfCentralUrl(callbackUrl, this.#settings.centralUrlTemplate) ??
-      (await this.#findAnyRegion(sellingPartnerId))?.region ??
-      'na'
-    const existing = await this.#store.findConnection(sellingPartnerId, region)
+  async startAppstoreState(input: AppstoreStateInput): Promise<FlowStart> {
     const state = generateState(this.#deps.randomBytes)
     const browserBinding = this.#bindingFor(input.browserBinding)
     // The Appstore flow is for sellers only (spapi-facts.md §1.1).
     await this.#saveState(state, 'appstore', browserBinding, {
-      region,
+      region: input.region,
       accountType: 'seller',
-      tenantId: existing?.tenantId ?? null,
+      tenantId: input.tenantId,
       returnTo: null,
-      sellingPartnerId,
+      sellingPartnerId: input.sellingPartnerId,
+      connectionId: null,
     })
     const location = buildAppstoreRedirect({
-      amazonCallbackUri: callbackUrl,
-      amazonState,
+      amazonCallbackUri: new URL(input.amazonCallbackUri),
+      amazonState: input.amazonState,
       state,
       redirectUri: this.#settings.redirectUri,
-      draftApp: this.#settings.draftApp,
+      draftApp: this.#settings.draftApp || input.draft,
     })
     return { location: location.href, browserBinding }
   }
 
-  /** The OAuth Redirect URI: validate, consume the state, exchange the code, store the connection. */
+  /** The OAuth Redirect URI: validate, consume the state, check ownership, exchange the code, store. */
   async completeCallback(input: CallbackInput): Promise<CallbackResult> {
     const { query } = input
     for (const name of CALLBACK_PARAMS) {
@@ -201,9 +218,23 @@ export class AuthorizationFlows {
       throw new SpConnectError('state_browser_mismatch')
     }
 
-    // Amazon documents no error redirect; the simulator's Cancel sends `error` without a code.
+    // The state is valid and this is its browser: from here on it is spent whatever the outcome, so a
+    // cancelled, refused or failed flow can never be resumed with the same state.
+    if (!(await this.#store.consumeAuthState(stateHash, now))) throw new SpConnectError('state_used')
+
+    const foreign = FOREIGN_PARAMS.find((name) => query.has(name))
+    if (foreign !== undefined) {
+      throw new SpConnectError('callback_invalid', { detail: `unexpected parameter ${foreign}` })
+    }
     const code = query.get('spapi_oauth_code')
-    if (query.has('error') && code === null) throw new SpConnectError('authorization_cancelled')
+    const error = query.get('error')
+    if (error !== null) {
+      // Amazon documents no error redirect; an error that also carries a code is not something it sends.
+      if (code !== null)
+        throw new SpConnectError('callback_invalid', { detail: 'error together with a code' })
+      if (CANCELLATION_ERRORS.has(error)) throw new SpConnectError('authorization_cancelled')
+      throw new SpConnectError('authorization_failed', { detail: 'unknown error value' })
+    }
     const sellingPartnerId = query.get('selling_partner_id')
     if (code === null || !OAUTH_CODE.test(code))
       throw new SpConnectError('callback_invalid', { detail: 'bad code' })
@@ -211,28 +242,29 @@ export class AuthorizationFlows {
       throw new SpConnectError('callback_invalid', { detail: 'bad selling_partner_id' })
     }
     if (record.sellingPartnerId !== null && record.sellingPartnerId !== sellingPartnerId) {
+      // The browser claims a seller other than the one the app's user approved and confirmed: a tampered
+      // callback, audited like every other ownership refusal (naming the claimed seller's owner, if any).
+      const claimed = await this.#store.findConnection(sellingPartnerId, record.region)
+      await this.#events.record('connection.conflict', claimed?.id ?? null, {
+        flow: record.flow,
+        reason: 'seller_differs_from_login_request',
+        selling_partner_id: sellingPartnerId,
+        region: record.region,
+        owner_tenant_id: claimed?.tenantId ?? null,
+        requested_tenant_id: record.tenantId,
+      })
       throw new SpConnectError('callback_invalid', {
         detail: 'selling partner differs from the Login URI request',
       })
     }
-    const existing = await this.#store.findConnection(sellingPartnerId, record.region)
-    if (
-      existing &&
-      existing.tenantId !== null &&
-      record.tenantId !== null &&
-      existing.tenantId !== record.tenantId
-    ) {
-      throw new SpConnectError('connection_tenant_conflict')
-    }
-
-    if (!(await this.#store.consumeAuthState(stateHash, now))) throw new SpConnectError('state_used')
+    const existing = await this.#ownedTarget(record, sellingPartnerId)
 
     const tokens = await this.#exchange(code)
     const result = await this.#saveConnection({
       sellingPartnerId,
       region: record.region,
-      accountType: record.accountType,
-      tenantId: record.tenantId ?? existing?.tenantId ?? null,
+      accountType: existing?.accountType ?? record.accountType,
+      tenantId: record.tenantId,
       tokens,
       requestedAt: now,
       flow: record.flow,
@@ -275,6 +307,61 @@ export class AuthorizationFlows {
     }
   }
 
+  /**
+   * The connection this flow may change, if any, or a refusal. A reconnect state names its connection, and the
+   * callback must be for that very seller and region. Otherwise the seller's existing connection (if any) must
+   * belong to the flow's tenant: never another tenant's, never a tenantless one for a tenant's flow, never a
+   * tenant's for a tenantless flow. A refusal changes nothing and is recorded as `connection.conflict`.
+   */
+  async #ownedTarget(
+    record: AuthStateRecord,
+    sellingPartnerId: string,
+  ): Promise<ConnectionRecord | undefined> {
+    if (record.connectionId !== null) {
+      const target = await this.#store.getConnection(record.connectionId)
+      if (
+        !target ||
+        target.sellingPartnerId !== sellingPartnerId ||
+        target.region !== record.region ||
+        target.tenantId !== record.tenantId
+      ) {
+        await this.#conflict(record.flow, target ?? null, {
+          sellingPartnerId,
+          region: record.region,
+          requestedTenantId: record.tenantId,
+          reason: 'reconnect_for_another_account',
+        })
+      }
+      return target
+    }
+    const existing = await this.#store.findConnection(sellingPartnerId, record.region)
+    if (existing && existing.tenantId !== record.tenantId) {
+      await this.#conflict(record.flow, existing, {
+        sellingPartnerId,
+        region: record.region,
+        requestedTenantId: record.tenantId,
+        reason: 'owned_by_another_tenant',
+      })
+    }
+    return existing
+  }
+
+  async #conflict(
+    flow: AuthFlow | 'import',
+    connection: ConnectionRecord | null,
+    input: { sellingPartnerId: string; region: Region; requestedTenantId: string | null; reason: string },
+  ): Promise<never> {
+    await this.#events.record('connection.conflict', connection?.id ?? null, {
+      flow,
+      reason: input.reason,
+      selling_partner_id: input.sellingPartnerId,
+      region: input.region,
+      owner_tenant_id: connection?.tenantId ?? null,
+      requested_tenant_id: input.requestedTenantId,
+    })
+    throw new SpConnectError('connection_tenant_conflict', { detail: input.reason })
+  }
+
   async #saveConnection(input: {
     sellingPartnerId: string
     region: Region
@@ -284,6 +371,11 @@ export class AuthorizationFlows {
     requestedAt: number
     flow: AuthFlow | 'import'
   }): Promise<{ connection: ConnectionRecord; outcome: 'created' | 'reauthorized' }> {
+    const fingerprint = await this.#identity.fingerprint(
+      input.region,
+      input.accountType,
+      input.tokens.accessToken,
+    )
     const now = this.#deps.now()
     const authorization = {
       accountType: input.accountType,
@@ -291,6 +383,7 @@ export class AuthorizationFlows {
       accessTokenExpiresAt: input.requestedAt + input.tokens.expiresIn * 1000,
       authorizedAt: now,
       reauthorizeBy: now + REAUTHORIZATION_INTERVAL_MS,
+      accountFingerprint: fingerprint,
       now,
     }
     const seal = (id: string) => ({
@@ -298,20 +391,26 @@ export class AuthorizationFlows {
       accessTokenCiphertext: sealToken(this.#keyring, id, 'access_token', input.tokens.accessToken),
     })
     // Two attempts: a first-time insert can lose a race with another callback for the same seller, in which
-    // case the winner's row exists and we re-authorize it instead.
+    // case the winner's row exists and we re-authorize it instead (if it is ours to re-authorize).
     for (let attempt = 0; attempt < 2; attempt++) {
       const existing = await this.#store.findConnection(input.sellingPartnerId, input.region)
       if (existing) {
+        if (existing.tenantId !== input.tenantId) {
+          await this.#conflict(input.flow, existing, {
+            sellingPartnerId: input.sellingPartnerId,
+            region: input.region,
+            requestedTenantId: input.tenantId,
+            reason: 'owned_by_another_tenant',
+          })
+        }
+        await this.#checkSameAccount(existing, fingerprint, input.flow)
+        // Conditional on the tenant we checked: a connection never moves between tenants.
         const connection = await this.#store.reauthorizeConnection(existing.id, {
           ...authorization,
-          // A re-authorization that names no tenant (Appstore, import) keeps the connection's owner.
-          tenantId: input.tenantId ?? existing.tenantId,
           ...seal(existing.id),
         })
-        if (!connection) break
-        await this.#events.record('connection.reauthorized', connection.id, {
-          flow: input.flow,
-        })
+        if (!connection) continue
+        await this.#events.record('connection.reauthorized', connection.id, { flow: input.flow })
         return { connection, outcome: 'reauthorized' }
       }
       const id = newId('con', this.#deps.randomBytes)
@@ -323,6 +422,9 @@ export class AuthorizationFlows {
         ...seal(id),
       })
       if (connection) {
+        if (fingerprint === null && input.accountType === 'seller') {
+          this.#deps.logger.warn({ connectionId: id }, 'seller account fingerprint unavailable at connect')
+        }
         await this.#events.record('connection.created', connection.id, { flow: input.flow })
         return { connection, outcome: 'created' }
       }
@@ -330,6 +432,29 @@ export class AuthorizationFlows {
     throw new SpConnectError('internal', {
       detail: 'could not store the connection after a concurrent write',
     })
+  }
+
+  /**
+   * A re-authorization must come from the same seller account as the connection: its new token's fingerprint
+   * must share a (marketplace, store) pair with the recorded one. When the account cannot be checked now, the
+   * new token is not stored (fail closed); a connection recorded without a fingerprint accepts the new one.
+   */
+  async #checkSameAccount(
+    existing: ConnectionRecord,
+    fingerprint: string | null,
+    flow: AuthFlow | 'import',
+  ): Promise<void> {
+    const recorded = existing.accountFingerprint
+    if (recorded === null) return
+    if (fingerprint === null) throw new SpConnectError('account_verification_failed')
+    if (sameAccount(recorded, fingerprint)) return
+    await this.#events.record('connection.identity_mismatch', existing.id, {
+      flow,
+      selling_partner_id: existing.sellingPartnerId,
+      region: existing.region,
+      tenant_id: existing.tenantId,
+    })
+    throw new SpConnectError('account_mismatch')
   }
 
   async #saveState(
@@ -342,6 +467,7 @@ export class AuthorizationFlows {
       tenantId: string | null
       returnTo: string | null
       sellingPartnerId: string | null
+      connectionId: string | null
     },
   ): Promise<void> {
     const now = this.#deps.now()
@@ -361,31 +487,4 @@ export class AuthorizationFlows {
       ? existing
       : generateBrowserBinding(this.#deps.randomBytes)
   }
-
-  async #findAnyRegion(sellingPartnerId: string): Promise<ConnectionRecord | undefined> {
-    for (const region of ['na', 'eu', 'fe'] as const) {
-      const found = await this.#store.findConnection(sellingPartnerId, region)
-      if (found) return found
-    }
-    return undefined
-  }
-}
-
-function single(query: URLSearchParams, name: string, code: 'amazon_callback_invalid'): string {
-  const values = query.getAll(name)
-  const value = values[0]
-  if (values.length !== 1 || value === undefined || value === '') {
-    throw new SpConnectError(code, { detail: `${name} missing or repeated` })
-  }
-  return value
-}
-
-/** The region of the Seller/Vendor Central host a URL is on, if it is on one. */
-function regionOfCentralUrl(url: URL, centralUrlTemplate: string): Region | undefined {
-  for (const mp of MARKETPLACES) {
-    for (const host of [mp.sellerCentralHost, mp.vendorCentralHost]) {
-      if (host && url.href.startsWith(`${centralBaseUrl(centralUrlTemplate, host)}/`)) return mp.region
-    }
-  }
-  return undefined
 }

@@ -83,6 +83,18 @@ export class SpApiClient {
     return response
   }
 
+  /**
+   * One call with a token the caller already holds (the fresh token of a callback, before any connection row
+   * exists for it): no refresh, no retry.
+   */
+  async callWithToken(region: Region, accessToken: string, request: SpApiRequest): Promise<SpApiResponse> {
+    const method = request.method.toUpperCase()
+    if (!METHODS.has(method))
+      throw new SpConnectError('invalid_request', { detail: 'unsupported HTTP method' })
+    const url = new URL(`${this.baseUrl(region)}${safePath(request.path)}`)
+    return this.#send(url, method, request, accessToken)
+  }
+
   async #regionOf(connectionId: string): Promise<Region> {
     const known = this.#regions.get(connectionId)
     if (known) return known

@@ -1,35 +1,33 @@
 /**
- * The browser-facing routes of both workflows: /connect (dashboard button), /connect/s/:token (connect-session
- * links), /login (Amazon's Login URI: Appstore and re-authorization) and /callback (the OAuth Redirect URI).
+ * The browser-facing routes of both workflows, all seller-facing:
+ *
+ * - `GET /connect/s/:token`: a connect-session link (new connection, or a reconnect of one connection);
+ * - `GET /login`: Amazon's Login URI (Appstore workflow and re-authorization), handed to the app's sign-in;
+ * - `GET|POST /login/continue/:token`: after the app approved the request, the confirmation in the same browser;
+ * - `GET /callback`: the OAuth Redirect URI;
+ * - `GET /connected`: the landing when the flow named no return URL.
+ *
+ * The operator console starts its own flows with a CSRF-protected POST (console routes); there is no GET that
+ * starts a flow without a server-side record saying for whom.
  */
 import { type Context, Hono } from 'hono'
-import { html } from 'hono/html'
-import { openConnectSession, validateReturnTo } from '../../core/authorization/connect-sessions.ts'
+import { openConnectSession } from '../../core/authorization/connect-sessions.ts'
 import { SpConnectError } from '../../core/errors.ts'
-import { isAccountType, isRegion } from '../../core/regions.ts'
 import type { ServerEnv } from '../context.ts'
 import { readBindingCookie, writeBindingCookie } from '../cookies.ts'
-import { layout } from '../pages/layout.ts'
-import { requireDashboardAccess } from './dashboard-auth.ts'
+import {
+  BRAND_STYLESHEET_PATH,
+  brandStylesheet,
+  cancelledPage,
+  confirmationPage,
+  connectedPage,
+  type SellerPageOptions,
+} from '../pages/seller-pages.ts'
 
 export const authorizeRoutes = new Hono<ServerEnv>()
 
-authorizeRoutes.get('/connect', requireDashboardAccess, async (c) => {
-  const { flows, config } = c.var.runtime
-  const region = c.req.query('region') ?? 'na'
-  const type = c.req.query('type') ?? 'seller'
-  if (!isRegion(region) || !isAccountType(type))
-    throw new SpConnectError('invalid_request', { detail: 'region or type' })
-  const returnTo = c.req.query('return_to')
-  const start = await flows.startWebsiteFlow({
-    region,
-    accountType: type,
-    marketplace: c.req.query('marketplace'),
-    returnTo: returnTo === undefined ? null : validateReturnTo(returnTo, []),
-    browserBinding: readBindingCookie(c, config.insecureCookies),
-  })
-  return redirectWithBinding(c, start)
-})
+/** Longest form body the confirmation page accepts (two short fields). */
+const MAX_FORM_BYTES = 2048
 
 authorizeRoutes.get('/connect/s/:token', async (c) => {
   const { flows, config, store, deps } = c.var.runtime
@@ -40,18 +38,48 @@ authorizeRoutes.get('/connect/s/:token', async (c) => {
     marketplace: session.marketplace ?? undefined,
     tenantId: session.tenantId,
     returnTo: session.returnTo,
+    connectionId: session.connectionId,
     browserBinding: readBindingCookie(c, config.insecureCookies),
   })
   return redirectWithBinding(c, start)
 })
 
 authorizeRoutes.get('/login', async (c) => {
-  const { flows, config } = c.var.runtime
-  const start = await flows.startAppstoreFlow({
+  const { loginRequests, config } = c.var.runtime
+  const start = await loginRequests.start({
     query: new URL(c.req.url).searchParams,
     browserBinding: readBindingCookie(c, config.insecureCookies),
   })
   return redirectWithBinding(c, start)
+})
+
+authorizeRoutes.get('/login/continue/:token', async (c) => {
+  const { loginRequests, config } = c.var.runtime
+  const token = c.req.param('token')
+  const { request, csrfToken } = await loginRequests.openConfirmation(
+    token,
+    readBindingCookie(c, config.insecureCookies),
+  )
+  return c.html(
+    confirmationPage(request, { action: `/login/continue/${token}`, csrfToken }, sellerPageOptions(c)),
+  )
+})
+
+authorizeRoutes.post('/login/continue/:token', async (c) => {
+  const { loginRequests, config, deps } = c.var.runtime
+  const form = await readSmallForm(c)
+  const action = form.get('action')
+  if (action !== 'confirm' && action !== 'cancel')
+    throw new SpConnectError('invalid_request', { detail: 'action must be confirm or cancel' })
+  const answer = await loginRequests.answer({
+    continueToken: c.req.param('token'),
+    browserBinding: readBindingCookie(c, config.insecureCookies),
+    csrfToken: form.get('csrf') ?? undefined,
+    action,
+  })
+  deps.logger.info({ action, region: answer.request.region }, 'login request answered')
+  if (answer.location === null) return c.html(cancelledPage(config.sellerStartUrl, sellerPageOptions(c)))
+  return c.redirect(answer.location, 303)
 })
 
 authorizeRoutes.get('/callback', async (c) => {
@@ -68,15 +96,17 @@ authorizeRoutes.get('/callback', async (c) => {
 })
 
 /** Where a seller lands after a successful connection when the app named no return URL. */
-authorizeRoutes.get('/connected', (c) =>
-  c.html(
-    layout(
-      'Connected',
-      html`<article><h1>Your Amazon account is connected</h1><p>You can close this window.</p></article>`,
-      { devMode: c.var.runtime.config.mode === 'dev' },
-    ),
-  ),
-)
+authorizeRoutes.get('/connected', (c) => c.html(connectedPage(sellerPageOptions(c))))
+
+authorizeRoutes.get(BRAND_STYLESHEET_PATH, (c) => {
+  c.header('Content-Type', 'text/css; charset=utf-8')
+  return c.body(brandStylesheet(c.var.runtime.config.brand))
+})
+
+export function sellerPageOptions(c: Context<ServerEnv>): SellerPageOptions {
+  const { config } = c.var.runtime
+  return { brand: config.brand, devMode: config.mode === 'dev' }
+}
 
 function redirectWithBinding(
   c: Context<ServerEnv>,
@@ -86,12 +116,27 @@ function redirectWithBinding(
   return c.redirect(start.location, 303)
 }
 
+/**
+ * The stored `return_to` is an absolute URL already resolved and checked (return-to.ts); it is used as it is,
+ * with the connection id added, never as a bare path a browser could read as protocol-relative.
+ */
 function landingUrl(c: Context<ServerEnv>, connectionId: string, returnTo: string | null): string {
+  const { config } = c.var.runtime
   if (returnTo !== null) {
-    const url = new URL(returnTo, c.var.runtime.config.publicUrl)
+    const url = new URL(returnTo)
     url.searchParams.set('connection_id', connectionId)
-    return returnTo.startsWith('/') ? `${url.pathname}${url.search}` : url.href
+    return url.href
   }
-  // The operator's dashboard needs credentials the seller's browser does not have, outside dev.
-  return c.var.runtime.config.mode === 'dev' ? `/connections/${connectionId}?connected=1` : '/connected'
+  // In dev the person connecting is the developer at the console; in production it is a seller.
+  return config.mode === 'dev' ? `/connections/${connectionId}?connected=1` : '/connected'
+}
+
+/** A urlencoded form of at most a few fields; anything else is refused before it is parsed. */
+async function readSmallForm(c: Context<ServerEnv>): Promise<URLSearchParams> {
+  const type = c.req.header('content-type') ?? ''
+  if (!type.startsWith('application/x-www-form-urlencoded'))
+    throw new SpConnectError('invalid_request', { detail: 'expected a form' })
+  const body = await c.req.text()
+  if (body.length > MAX_FORM_BYTES) throw new SpConnectError('payload_too_large')
+  return new URLSearchParams(body)
 }

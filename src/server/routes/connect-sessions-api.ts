@@ -1,18 +1,24 @@
 /**
- * `POST /v1/connect-sessions`: a link the app's backend sends one of its users to, to connect (or reconnect)
- * a seller account for that user's tenant.
+ * `POST /v1/connect-sessions`: a link the app's backend sends one of its users to, to connect a seller account
+ * for that user's tenant (`{tenant_id, region, …}`), or to re-authorize one connection that tenant already owns
+ * (`{connection_id}`: the link can then only re-authorize that connection, for that seller and region).
+ * Needs the `manage` scope and a key that may act for the tenant.
  */
 import { Hono } from 'hono'
 import { z } from 'zod'
-import { createConnectSession, validateReturnTo } from '../../core/authorization/connect-sessions.ts'
+import { requireScope } from '../../core/access/principal.ts'
+import { createConnectSession } from '../../core/authorization/connect-sessions.ts'
+import { validateReturnTo } from '../../core/authorization/return-to.ts'
 import { SpConnectError } from '../../core/errors.ts'
-import { ACCOUNT_TYPES, findMarketplace, REGIONS } from '../../core/regions.ts'
+import { isTenantId, requireId } from '../../core/ids.ts'
+import { ACCOUNT_TYPES, type AccountType, findMarketplace, REGIONS, type Region } from '../../core/regions.ts'
+import { loadVisibleConnection, requireTenantAudited } from '../access.ts'
 import type { ServerEnv } from '../context.ts'
 import { parse } from './api.ts'
 
 export const connectSessionsApiRoutes = new Hono<ServerEnv>()
 
-const connectSessionBody = z
+const newConnectionBody = z
   .object({
     tenant_id: z.string().min(1).max(256),
     region: z.enum(REGIONS),
@@ -22,24 +28,70 @@ const connectSessionBody = z
   })
   .strict()
 
+/** A reconnect: everything but the return URL comes from the connection itself. */
+const reconnectBody = z
+  .object({
+    connection_id: z.string().min(1).max(128),
+    marketplace: z.string().min(2).max(32).optional(),
+    return_to: z.string().min(1).max(2048).optional(),
+  })
+  .strict()
+
 connectSessionsApiRoutes.post('/connect-sessions', async (c) => {
   const { store, deps, config } = c.var.runtime
-  const body = parse(connectSessionBody, await c.req.json().catch(() => undefined))
+  requireScope(c.var.principal, 'manage')
+  const raw: unknown = await c.req.json().catch(() => undefined)
+  const reconnect = typeof raw === 'object' && raw !== null && 'connection_id' in raw
+  let target: { tenantId: string; region: Region; accountType: AccountType; connectionId: string | null }
+  let body: { marketplace?: string | undefined; return_to?: string | undefined }
+  if (reconnect) {
+    const parsed = parse(reconnectBody, raw)
+    // Owner only: a key that cannot see the connection gets the same 404 as for a missing one (audited).
+    const connection = await loadVisibleConnection(c, parsed.connection_id)
+    if (connection.tenantId === null) {
+      throw new SpConnectError('invalid_request', {
+        detail: 'connection has no tenant: reconnect it from the operator console',
+      })
+    }
+    target = {
+      tenantId: connection.tenantId,
+      region: connection.region,
+      accountType: connection.accountType,
+      connectionId: connection.id,
+    }
+    body = parsed
+  } else {
+    const parsed = parse(newConnectionBody, raw)
+    requireId(isTenantId, parsed.tenant_id, 'tenant id')
+    await requireTenantAudited(c, parsed.tenant_id)
+    target = {
+      tenantId: parsed.tenant_id,
+      region: parsed.region,
+      accountType: parsed.account_type,
+      connectionId: null,
+    }
+    body = parsed
+  }
   const marketplace = body.marketplace ? findMarketplace(body.marketplace) : undefined
-  if (body.marketplace && marketplace?.region !== body.region) {
+  if (body.marketplace && marketplace?.region !== target.region) {
     throw new SpConnectError('invalid_request', { detail: 'marketplace is unknown or not in the region' })
   }
   const session = await createConnectSession(store, deps, {
-    tenantId: body.tenant_id,
-    region: body.region,
-    accountType: body.account_type,
+    ...target,
     marketplace: marketplace?.country ?? null,
-    returnTo: body.return_to === undefined ? null : validateReturnTo(body.return_to, config.returnOrigins),
+    returnTo:
+      body.return_to === undefined
+        ? null
+        : validateReturnTo(body.return_to, {
+            publicUrl: config.publicUrl,
+            allowedOrigins: config.returnOrigins,
+          }),
   })
   return c.json(
     {
       url: `${config.publicUrl}/connect/s/${session.token}`,
       expires_at: new Date(session.expiresAt).toISOString(),
+      ...(target.connectionId ? { connection_id: target.connectionId } : {}),
     },
     201,
   )
