@@ -1,3 +1,4 @@
+import type { Principal } from '../core/access/principal.ts'
 import type { Runtime } from '../runtime.ts'
 
 export interface ServerOptions {
@@ -10,5 +11,7 @@ export interface ServerEnv {
     runtime: Runtime
     options: ServerOptions
     apiKeyName: string
+    /** The API key calling /v1 (set by the authentication middleware in routes/api.ts). */
+    principal: Principal
   }
 }

@@ -1,44 +1,75 @@
 /**
  * The API for the application's backend, behind `Authorization: Bearer <api key>`. Errors are
  * `{error: {code, message}}` with the stable codes of core/errors.ts.
+ *
+ * Every route checks the key's scope (`read` for GETs, `tokens` for tokens, `manage` for changes) and, for a
+ * tenant-scoped key, its tenants: another tenant's connection, or one without a tenant, is a 404 exactly like a
+ * missing one (see ../access.ts). Listing with `tenant_id` of a tenant the key does not have gives an empty list.
  */
 import { Hono } from 'hono'
 import { z } from 'zod'
+import { canSeeTenant, requireAllTenants, requireScope } from '../../core/access/principal.ts'
 import { SpConnectError } from '../../core/errors.ts'
-import { CONNECTION_STATUSES } from '../../store/store.ts'
-import { bearerToken, findApiKey } from '../api-keys.ts'
+import { isConnectionId, isTenantId } from '../../core/ids.ts'
+import { CONNECTION_STATUSES, type ConnectionRecord } from '../../store/store.ts'
+import { authenticateApiKey, loadVisibleConnection, recordTokenIssued } from '../access.ts'
+import { bearerToken } from '../api-keys.ts'
 import type { ServerEnv } from '../context.ts'
 import { connectionJson, eventJson } from '../serialize.ts'
+import { apiKeysApiRoutes } from './api-keys-api.ts'
 import { connectSessionsApiRoutes } from './connect-sessions-api.ts'
 import { eventsApiRoutes } from './events-api.ts'
+import { loginRequestsApiRoutes } from './login-requests-api.ts'
 import { notificationsApiRoutes } from './notifications-api.ts'
 
 export const apiRoutes = new Hono<ServerEnv>()
 
 apiRoutes.use('*', async (c, next) => {
-  const key = findApiKey(c.var.runtime.config.apiKeys, bearerToken(c.req.header('authorization')))
-  if (!key) throw new SpConnectError('unauthenticated')
-  c.set('apiKeyName', key.name)
+  const principal = await authenticateApiKey(c.var.runtime, bearerToken(c.req.header('authorization')))
+  if (!principal) throw new SpConnectError('unauthenticated')
+  c.set('principal', principal)
+  c.set('apiKeyName', principal.name)
   await next()
 })
 
 const listQuery = z
   .object({
-    tenant_id: z.string().min(1).max(256).optional(),
+    tenant_id: z.string().refine(isTenantId).optional(),
     status: z.enum(CONNECTION_STATUSES).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
-    after: z.string().min(1).max(128).optional(),
+    after: z.string().refine(isConnectionId).optional(),
   })
   .strict()
 
 apiRoutes.get('/connections', async (c) => {
+  const { principal } = c.var
+  requireScope(principal, 'read')
   const q = parse(listQuery, c.req.query())
-  const rows = await c.var.runtime.store.listConnections({
-    ...(q.tenant_id ? { tenantId: q.tenant_id } : {}),
+  const filter = {
     ...(q.status ? { status: q.status } : {}),
     ...(q.after ? { after: q.after } : {}),
     limit: q.limit,
-  })
+  }
+  const store = c.var.runtime.store
+  let rows: ConnectionRecord[]
+  if (q.tenant_id !== undefined) {
+    // Another tenant's id gives an empty page, as a tenant without connections would.
+    rows = canSeeTenant(principal, q.tenant_id)
+      ? await store.listConnections({ ...filter, tenantId: q.tenant_id })
+      : []
+  } else if (principal.tenants === null) {
+    rows = await store.listConnections(filter)
+  } else {
+    // One keyset page per tenant, merged: the first `limit` of the union in (created_at, id) order is the
+    // union's next page, since each tenant's page holds that tenant's first `limit` after the cursor.
+    const pages = await Promise.all(
+      principal.tenants.map((tenantId) => store.listConnections({ ...filter, tenantId })),
+    )
+    rows = pages
+      .flat()
+      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, q.limit)
+  }
   const last = rows.at(-1)
   return c.json({
     data: rows.map(connectionJson),
@@ -47,30 +78,40 @@ apiRoutes.get('/connections', async (c) => {
 })
 
 apiRoutes.get('/connections/:id', async (c) => {
-  const row = await c.var.runtime.store.getConnection(c.req.param('id'))
-  if (!row) throw new SpConnectError('connection_not_found')
+  requireScope(c.var.principal, 'read')
+  const row = await loadVisibleConnection(c, c.req.param('id'))
   return c.json(connectionJson(row))
 })
 
 apiRoutes.get('/connections/:id/events', async (c) => {
+  requireScope(c.var.principal, 'read')
   const { store } = c.var.runtime
-  const row = await store.getConnection(c.req.param('id'))
-  if (!row) throw new SpConnectError('connection_not_found')
+  const row = await loadVisibleConnection(c, c.req.param('id'))
   const events = await store.listEvents({ connectionId: row.id, limit: 200 })
   return c.json({ data: events.map(eventJson) })
 })
 
 apiRoutes.delete('/connections/:id', async (c) => {
+  requireScope(c.var.principal, 'manage')
   const { store, tokens, deps, events } = c.var.runtime
-  const row = await store.disconnectConnection(c.req.param('id'), deps.now())
+  const visible = await loadVisibleConnection(c, c.req.param('id'))
+  const row = await store.disconnectConnection(visible.id, deps.now())
   if (!row) throw new SpConnectError('connection_not_found')
   tokens.forget(row.id)
-  await events.record('connection.disconnected', row.id, { by: `api:${c.var.apiKeyName}` })
+  await events.record('connection.disconnected', row.id, {
+    by: `api:${c.var.principal.name}`,
+    key_id: c.var.principal.keyId,
+  })
   return c.json(connectionJson(row))
 })
 
 apiRoutes.post('/connections/:id/access-token', async (c) => {
-  const token = await c.var.runtime.tokens.getAccessToken(c.req.param('id'))
+  const { principal, runtime } = c.var
+  requireScope(principal, 'tokens')
+  const row = await loadVisibleConnection(c, c.req.param('id'))
+  const token = await runtime.tokens.getAccessToken(row.id)
+  await recordTokenIssued(runtime, principal, row.id, token.expiresAt)
+  c.header('cache-control', 'no-store')
   return c.json({
     access_token: token.accessToken,
     token_type: 'bearer',
@@ -81,8 +122,12 @@ apiRoutes.post('/connections/:id/access-token', async (c) => {
 const grantlessBody = z.object({ scope: z.string().min(1).max(512) }).strict()
 
 apiRoutes.post('/grantless-tokens', async (c) => {
+  // Grantless tokens act for the whole application, not for a seller: all-tenant keys only.
+  requireScope(c.var.principal, 'tokens')
+  requireAllTenants(c.var.principal)
   const body = parse(grantlessBody, await c.req.json().catch(() => undefined))
   const token = await c.var.runtime.grantless.getToken(body.scope)
+  c.header('cache-control', 'no-store')
   return c.json({
     access_token: token.accessToken,
     token_type: 'bearer',
@@ -91,6 +136,8 @@ apiRoutes.post('/grantless-tokens', async (c) => {
 })
 
 apiRoutes.route('/', connectSessionsApiRoutes)
+apiRoutes.route('/', loginRequestsApiRoutes)
+apiRoutes.route('/', apiKeysApiRoutes)
 apiRoutes.route('/', eventsApiRoutes)
 apiRoutes.route('/', notificationsApiRoutes)
 

@@ -7,12 +7,19 @@
  *
  * Events look like webhook bodies (`id, type, connection_id, data, created_at`). Deliveries show their state,
  * never their lease.
+ *
+ * All need the `read` scope. A tenant-scoped key sees only events of connections it can see: it must name one
+ * (`connection_id` for events, `event_id` for deliveries; another tenant's is a 404 like a missing one), and
+ * app-wide events (no connection) are for all-tenant keys only.
  */
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { z } from 'zod'
+import { canSeeTenant, requireScope } from '../../core/access/principal.ts'
 import { SpConnectError } from '../../core/errors.ts'
 import { EVENT_TYPES } from '../../core/events/events.ts'
-import { DELIVERY_STATUSES, type DeliveryRecord } from '../../store/store.ts'
+import { isConnectionId, isEventId } from '../../core/ids.ts'
+import { DELIVERY_STATUSES, type DeliveryRecord, type EventRecord } from '../../store/store.ts'
+import { loadVisibleConnection, recordAccessDenied } from '../access.ts'
 import type { ServerEnv } from '../context.ts'
 import { eventJson } from '../serialize.ts'
 
@@ -45,14 +52,24 @@ const limit = z.coerce.number().int().min(1).max(1000).default(100)
 
 const eventsQuery = z
   .object({
-    connection_id: z.string().min(1).max(128).optional(),
+    connection_id: z.string().refine(isConnectionId).optional(),
     type: z.enum(EVENT_TYPES).optional(),
     limit,
   })
   .strict()
 
 eventsApiRoutes.get('/events', async (c) => {
+  const { principal } = c.var
+  requireScope(principal, 'read')
   const q = parseQuery(eventsQuery, c.req.query())
+  // An all-tenant key may ask about any id (an unknown one has no events); a tenant-scoped key only about a
+  // connection it can see.
+  if (principal.tenants !== null) {
+    if (q.connection_id === undefined) {
+      throw new SpConnectError('forbidden', { detail: 'a tenant-scoped key must name a connection_id' })
+    }
+    await loadVisibleConnection(c, q.connection_id)
+  }
   const events = await c.var.runtime.store.listEvents({
     ...(q.connection_id ? { connectionId: q.connection_id } : {}),
     ...(q.type ? { type: q.type } : {}),
@@ -62,9 +79,12 @@ eventsApiRoutes.get('/events', async (c) => {
 })
 
 eventsApiRoutes.get('/events/:id', async (c) => {
+  const { principal } = c.var
+  requireScope(principal, 'read')
   const { store } = c.var.runtime
-  const event = await store.getEvent(c.req.param('id'))
-  if (!event) throw new SpConnectError('not_found')
+  const id = c.req.param('id')
+  if (!isEventId(id)) throw new SpConnectError('invalid_request', { detail: 'invalid: event id' })
+  const event = await visibleEvent(c, id)
   const deliveries = await store.listDeliveries({ eventId: event.id, limit: 1000 })
   return c.json({ ...eventJson(event), deliveries: deliveries.map(deliveryJson) })
 })
@@ -72,13 +92,19 @@ eventsApiRoutes.get('/events/:id', async (c) => {
 const deliveriesQuery = z
   .object({
     status: z.enum(DELIVERY_STATUSES).optional(),
-    event_id: z.string().min(1).max(128).optional(),
+    event_id: z.string().refine(isEventId).optional(),
     limit,
   })
   .strict()
 
 eventsApiRoutes.get('/webhook-deliveries', async (c) => {
+  const { principal } = c.var
+  requireScope(principal, 'read')
   const q = parseQuery(deliveriesQuery, c.req.query())
+  if (q.event_id !== undefined) await visibleEvent(c, q.event_id)
+  else if (principal.tenants !== null) {
+    throw new SpConnectError('forbidden', { detail: 'a tenant-scoped key must name an event_id' })
+  }
   const deliveries = await c.var.runtime.store.listDeliveries({
     ...(q.status ? { status: q.status } : {}),
     ...(q.event_id ? { eventId: q.event_id } : {}),
@@ -86,6 +112,26 @@ eventsApiRoutes.get('/webhook-deliveries', async (c) => {
   })
   return c.json({ data: deliveries.map(deliveryJson) })
 })
+
+/**
+ * The event `id` names if the key may see it: an all-tenant key sees every event, a tenant-scoped one only
+ * events of connections of its tenants. Anything else is a 404 `not_found`, like a missing event (and a
+ * connection of another tenant is audited).
+ */
+async function visibleEvent(c: Context<ServerEnv>, id: string): Promise<EventRecord> {
+  const { principal, runtime } = c.var
+  const event = await runtime.store.getEvent(id)
+  if (!event) throw new SpConnectError('not_found')
+  if (principal.tenants === null) return event
+  const connection =
+    event.connectionId === null ? undefined : await runtime.store.getConnection(event.connectionId)
+  if (!connection || !canSeeTenant(principal, connection.tenantId)) {
+    if (connection)
+      await recordAccessDenied(runtime, principal, connection.id, `${c.req.method} ${c.req.routePath}`)
+    throw new SpConnectError('not_found')
+  }
+  return event
+}
 
 function parseQuery<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value)

@@ -8,10 +8,12 @@
  *   handled: SQS delivers at least once), `recorded` (an expiry warning), or `ignored` (a well-formed
  *   notification of a type sp-connect does not use, so a shared queue does not clog).
  * - 400 `invalid_request`: not JSON, not a notification, or a secret notification with a bad payload.
+ * - 403 `forbidden` for a key without the `manage` scope or with tenants (notifications are app-wide).
  * - 413 `payload_too_large` over 64 KiB; 422 `notification_client_mismatch` for another LWA client id.
  */
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
+import { requireAllTenants, requireScope } from '../../core/access/principal.ts'
 import { SpConnectError } from '../../core/errors.ts'
 import type { ServerEnv } from '../context.ts'
 
@@ -23,6 +25,12 @@ export const notificationsApiRoutes = new Hono<ServerEnv>()
 
 notificationsApiRoutes.post(
   '/notifications',
+  // App-wide: the `manage` scope of an all-tenant key, checked before the body is read.
+  async (c, next) => {
+    requireScope(c.var.principal, 'manage')
+    requireAllTenants(c.var.principal)
+    await next()
+  },
   bodyLimit({
     maxSize: MAX_NOTIFICATION_BYTES,
     onError: () => {
