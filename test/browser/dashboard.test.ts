@@ -123,8 +123,8 @@ describe('dashboard in headless Chromium', () => {
         'rgb(239, 239, 239)',
       )
 
-      await page.getByLabel('Region').selectOption('na')
-      await page.getByLabel('Account type').selectOption('seller')
+      await page.locator('#connect-form').getByLabel('Region').selectOption('na')
+      await page.locator('#connect-form').getByLabel('Account type').selectOption('seller')
       await button.click()
       await page.waitForURL((target) => target.pathname === CONSENT_PATH)
 
@@ -212,8 +212,9 @@ describe('dashboard in headless Chromium', () => {
       expect(await page.locator('code').textContent()).toBe('authorization_cancelled')
       await page.screenshot({ path: join(shots, 'cancelled.png'), fullPage: true })
 
-      await page.getByRole('link', { name: 'Back to the start' }).click()
-      await page.waitForURL(`${url}/`)
+      // A seller-facing page: it never links to the operator console (issue 7 rule 7).
+      expect(await page.locator('a[href="/"]').count()).toBe(0)
+      await page.goto(`${url}/`)
       expect(await page.getByText(sellingPartnerId).count()).toBe(0)
       const after = await runCli(['connections', 'list', '--data', dataDir, '--json'])
       const rows = JSON.parse(after.stdout) as { selling_partner_id: string }[]
@@ -226,7 +227,81 @@ describe('dashboard in headless Chromium', () => {
       await context.close()
     }
   })
+
+  it('console actions through the page: refresh now, reconnect link, a forged form refused, disconnect', async () => {
+    if (!browser) throw new Error('no browser')
+    const problems: Problem[] = []
+    const context = await watchedContext(browser, problems)
+    try {
+      const page = await context.newPage()
+      const sellingPartnerId = randomSellingPartnerId()
+      await page.goto(`${url}/`)
+      // The connect button is a form POST carrying a CSRF token, with an optional tenant.
+      const form = page.locator('form#connect-form')
+      expect(await form.getAttribute('method')).toBe('post')
+      expect(await form.getAttribute('action')).toBe('/console/connect')
+      expect(await form.locator('input[name="csrf"]').inputValue()).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      await page.getByLabel('Tenant (optional)').fill('tenant-browser')
+      await page.getByRole('button', { name: 'Connect a seller account' }).click()
+      await page.waitForURL((target) => target.pathname === CONSENT_PATH)
+      await page.getByLabel('Selling partner id').fill(sellingPartnerId)
+      await page.getByRole('button', { name: 'Confirm' }).click()
+      await page.waitForURL((target) => /^\/connections\/con_[A-Za-z0-9_-]+$/.test(target.pathname))
+      const connectionId = new URL(page.url()).pathname.split('/')[2] ?? ''
+      expect(await page.locator('#status').textContent()).toBe('active')
+
+      await page.getByRole('button', { name: 'Refresh now' }).click()
+      await page.waitForURL((target) => target.search === '?done=refreshed')
+      expect(await page.locator('#action-notice').textContent()).toBe(
+        'Refreshed: a new access token was issued.',
+      )
+
+      await page.getByRole('button', { name: 'Make a reconnect link' }).click()
+      await page.waitForURL(`${url}/console/connections/${connectionId}/reconnect-link`)
+      const link = await page.locator('#connect-link').inputValue()
+      expect(link).toMatch(new RegExp(`^${url}/connect/s/[A-Za-z0-9_-]{43}$`))
+      expect(await page.locator('#connect-link').getAttribute('readonly')).not.toBeNull()
+      await page.screenshot({ path: join(shots, 'reconnect-link.png'), fullPage: true })
+      await page.getByRole('link', { name: 'Back to the connection' }).click()
+      await page.waitForURL(`${url}/connections/${connectionId}`)
+
+      // A forged token: refused with 403, and the connection is untouched.
+      const disconnectForm = page.locator(`form[action="/console/connections/${connectionId}/disconnect"]`)
+      await disconnectForm.locator('input[name="csrf"]').evaluate((input) => {
+        ;(input as HTMLInputElement).value = 'forged'
+      })
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/disconnect')),
+        page.getByRole('button', { name: 'Disconnect' }).click(),
+      ])
+      expect(refused.status()).toBe(403)
+      await page.waitForLoadState()
+      const stillActive = await runCli(['connections', 'show', connectionId, '--data', dataDir, '--json'])
+      expect((JSON.parse(stillActive.stdout) as { status: string }).status).toBe('active')
+
+      await page.goto(`${url}/connections/${connectionId}`)
+      await page.getByRole('button', { name: 'Disconnect' }).click()
+      await page.waitForURL((target) => target.search === '?done=disconnected')
+      expect(await page.locator('#status').textContent()).toBe('disconnected')
+      expect(await page.getByText('operator:dev').count()).toBeGreaterThan(0)
+      const shown = await runCli(['connections', 'show', connectionId, '--data', dataDir, '--json'])
+      expect((JSON.parse(shown.stdout) as { status: string }).status).toBe('disconnected')
+
+      // The 403 of the forged post is the expected answer, not a problem of the page.
+      expect(problems.filter((p) => !isForbiddenPage(p))).toEqual([])
+    } finally {
+      await context.close()
+    }
+  })
 })
+
+function isForbiddenPage(problem: Problem): boolean {
+  return (
+    problem.kind === 'console' &&
+    new URL(problem.page).pathname.endsWith('/disconnect') &&
+    problem.text.includes('status of 403')
+  )
+}
 
 /** Chromium logs a console error for a document answered with 4xx; that is the cancelled page's own 400. */
 function isErrorPageStatus(problem: Problem): boolean {

@@ -4,7 +4,17 @@ import { STYLESHEET_PATH } from '../assets.ts'
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>
 
-export function layout(title: string, body: Html, options: { devMode: boolean }): Html {
+/** The signed-in operator, when a console page is rendered: the header offers Sign out. */
+export interface ConsoleHeader {
+  readonly label: string
+  readonly csrfToken: string
+}
+
+export function layout(
+  title: string,
+  body: Html,
+  options: { devMode: boolean; console?: ConsoleHeader | undefined },
+): Html {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -16,7 +26,13 @@ export function layout(title: string, body: Html, options: { devMode: boolean })
 </head>
 <body>
 <header><nav><ul><li><strong><a href="/">sp-connect</a></strong></li></ul>
-<ul>${options.devMode ? html`<li><mark>development: simulated Amazon</mark></li>` : ''}</ul></nav></header>
+<ul>${options.devMode ? html`<li><mark>development: simulated Amazon</mark></li>` : ''}
+${
+  options.console
+    ? html`<li class="muted">${options.console.label}</li>
+<li><form class="inline" method="post" action="/console/sign-out"><input type="hidden" name="csrf" value="${options.console.csrfToken}"><button type="submit" class="secondary">Sign out</button></form></li>`
+    : ''
+}</ul></nav></header>
 <main>${body}</main>
 </body>
 </html>`

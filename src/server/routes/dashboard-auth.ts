@@ -1,18 +1,134 @@
 /**
- * The dashboard and the bare /connect button are for the application's operators. In dev they are open on
- * localhost; in production they need HTTP Basic credentials whose password is one of the API keys.
+ * Who may use the operator console (the dashboard): an operator signed in to a console session
+ * (docs/decisions/0009-operator-console.md). API keys do not open it. In `dev` (loopback only) a GET without
+ * a session starts a pseudo-session for "dev", so nobody signs in locally, but forms still need its CSRF
+ * token and state changes are still POSTs.
+ *
+ * The session cookie is `__Host-sp-connect-console` (Secure, HttpOnly, SameSite=Strict, Path=/, no Domain);
+ * dev serves plain http, so there it is `sp-connect-console` without Secure (config.insecureCookies).
  */
-import type { MiddlewareHandler } from 'hono'
-import { basicPassword, findApiKey } from '../api-keys.ts'
+import type { Context, MiddlewareHandler } from 'hono'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import {
+  type ConsoleSession,
+  type ConsoleTimeouts,
+  DEFAULT_CONSOLE_ABSOLUTE_TIMEOUT_MS,
+  DEFAULT_CONSOLE_IDLE_TIMEOUT_MS,
+  resumeConsoleSession,
+  startConsoleSession,
+} from '../../core/access/operators.ts'
+import { SpConnectError } from '../../core/errors.ts'
+import type { Runtime } from '../../runtime.ts'
 import type { ServerEnv } from '../context.ts'
+import { readForm, requireSameOrigin, requireToken, sessionCsrfToken } from '../csrf.ts'
 
-export const requireDashboardAccess: MiddlewareHandler<ServerEnv> = async (c, next) => {
-  const { config } = c.var.runtime
-  if (config.mode === 'dev') return next()
-  const key = findApiKey(config.apiKeys, basicPassword(c.req.header('authorization')))
-  if (!key) {
-    c.header('WWW-Authenticate', 'Basic realm="sp-connect", charset="UTF-8"')
-    return c.text('Authentication required: use any user name and an API key as the password.', 401)
+const SESSION_COOKIE = 'sp-connect-console'
+const PRE_SESSION_COOKIE = 'sp-connect-console-pre'
+/** The pre-session cookie only has to outlive filling in the sign-in form. */
+const PRE_SESSION_MAX_AGE_SECONDS = 60 * 60
+
+/** The console's routes see the signed-in session, its CSRF token and (on POST) the form. */
+export interface ConsoleEnv {
+  Variables: ServerEnv['Variables'] & {
+    consoleSession: ConsoleSession
+    csrfToken: string
+    form: Record<string, string>
   }
+}
+
+export function consoleTimeouts(runtime: Runtime): ConsoleTimeouts {
+  return {
+    idleMs: runtime.config.console?.idleTimeoutMs ?? DEFAULT_CONSOLE_IDLE_TIMEOUT_MS,
+    absoluteMs: runtime.config.console?.absoluteTimeoutMs ?? DEFAULT_CONSOLE_ABSOLUTE_TIMEOUT_MS,
+  }
+}
+
+function readCookie(c: Context, name: string, insecure: boolean): string | undefined {
+  return insecure ? getCookie(c, name) : getCookie(c, name, 'host')
+}
+
+function writeCookie(
+  c: Context,
+  name: string,
+  value: string,
+  insecure: boolean,
+  maxAge: number | undefined,
+): void {
+  const common = {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'Strict',
+    ...(maxAge === undefined ? {} : { maxAge }),
+  } as const
+  if (insecure) setCookie(c, name, value, common)
+  else setCookie(c, name, value, { ...common, secure: true, prefix: 'host' })
+}
+
+function clearCookie(c: Context, name: string, insecure: boolean): void {
+  if (insecure) deleteCookie(c, name, { path: '/' })
+  else deleteCookie(c, name, { path: '/', secure: true, prefix: 'host' })
+}
+
+export function readSessionCookie<E extends ServerEnv>(c: Context<E>): string | undefined {
+  return readCookie(c, SESSION_COOKIE, c.var.runtime.config.insecureCookies)
+}
+
+/** A browser session cookie (no Max-Age): the server's idle and absolute deadlines decide its life. */
+export function writeSessionCookie<E extends ServerEnv>(c: Context<E>, id: string): void {
+  writeCookie(c, SESSION_COOKIE, id, c.var.runtime.config.insecureCookies, undefined)
+}
+
+export function clearSessionCookie<E extends ServerEnv>(c: Context<E>): void {
+  clearCookie(c, SESSION_COOKIE, c.var.runtime.config.insecureCookies)
+}
+
+export function readPreSessionCookie<E extends ServerEnv>(c: Context<E>): string | undefined {
+  return readCookie(c, PRE_SESSION_COOKIE, c.var.runtime.config.insecureCookies)
+}
+
+export function writePreSessionCookie<E extends ServerEnv>(c: Context<E>, value: string): void {
+  writeCookie(c, PRE_SESSION_COOKIE, value, c.var.runtime.config.insecureCookies, PRE_SESSION_MAX_AGE_SECONDS)
+}
+
+export function clearPreSessionCookie<E extends ServerEnv>(c: Context<E>): void {
+  clearCookie(c, PRE_SESSION_COOKIE, c.var.runtime.config.insecureCookies)
+}
+
+/**
+ * Pages of the console: the live session from the cookie, or (dev only) a new pseudo-session on a GET;
+ * otherwise a GET is sent to the sign-in page and anything else is refused.
+ */
+export const requireConsoleSession: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
+  const runtime = c.var.runtime
+  const { store, deps, config } = runtime
+  const timeouts = consoleTimeouts(runtime)
+  let session = await resumeConsoleSession(store, deps, timeouts, readSessionCookie(c))
+  const safe = c.req.method === 'GET' || c.req.method === 'HEAD'
+  if (!session) {
+    if (!safe) throw new SpConnectError('console_session_required')
+    if (config.mode !== 'dev') return c.redirect('/console/sign-in', 303)
+    session = await startConsoleSession(store, deps, timeouts, { operatorId: null, label: 'dev' })
+    writeSessionCookie(c, session.id)
+  }
+  c.set('consoleSession', session)
+  c.set('csrfToken', sessionCsrfToken(session.id))
   return next()
+}
+
+/**
+ * State-changing console requests: a POST from this origin whose form carries the session's CSRF token.
+ * Runs after {@link requireConsoleSession}; a refusal changes nothing (403).
+ */
+export const requireConsoleCsrf: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
+  if (c.req.method !== 'POST') throw new SpConnectError('not_found')
+  requireSameOrigin(c, c.var.runtime.config.publicUrl)
+  const form = await readForm(c)
+  requireToken(c.var.csrfToken, form['csrf'])
+  c.set('form', form)
+  return next()
+}
+
+/** Who did it, for audit events: `operator:<email>` (or `operator:dev`). */
+export function actor(c: Context<ConsoleEnv>): string {
+  return `operator:${c.var.consoleSession.record.label}`
 }
