@@ -620,6 +620,9 @@ export async function startDeployment(publicUrl: string): Promise<Deployment> {
     SP_CONNECT_API_KEYS: `backend:${apiKey}`,
     SP_CONNECT_REFRESHER: 'off',
     SP_CONNECT_LOG_LEVEL: 'warn',
+    // Load tests of token issuing through one balancer address: the per-instance abuse limits are not under test.
+    SP_CONNECT_RATE_LIMIT_API_PER_SECOND: '0',
+    SP_CONNECT_RATE_LIMIT_BROWSER_PER_SECOND: '0',
   }
   return {
     simulator,

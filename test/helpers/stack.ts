@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { listen } from '../../src/cli/listen.ts'
+import { type FetchHandler, listen } from '../../src/cli/listen.ts'
 import { loadConfigFromEnv } from '../../src/config.ts'
 import { defaultDeps, type Logger } from '../../src/core/deps.ts'
 import { openRuntime, type Runtime } from '../../src/runtime.ts'
@@ -20,6 +20,9 @@ import {
   type Simulator,
   startSimulatorServer,
 } from '../../src/simulator/index.ts'
+
+/** Where the stack's service hands Login-URI requests (the app's sign-in page, played by the tests). */
+export const APP_SIGNIN_URL = 'http://127.0.0.1:1/app/sign-in'
 
 export interface Clock {
   now(): number
@@ -95,9 +98,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'sp-connect-it-'))
   const clock = controllableClock()
   const logger = new MemoryLogger()
-  let handler: (request: Request) => Response | Promise<Response> = () =>
-    new Response('starting', { status: 503 })
-  const service = await listen((request) => handler(request), 0, '127.0.0.1')
+  let handler: FetchHandler = () => new Response('starting', { status: 503 })
+  const service = await listen((request, env) => handler(request, env), 0, '127.0.0.1')
   const serviceUrl = `http://127.0.0.1:${service.port}`
 
   const app = generateDevApp({
@@ -136,13 +138,23 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     SP_CONNECT_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     SP_CONNECT_API_KEYS: `backend:${apiKey}`,
     SP_CONNECT_RETURN_ORIGINS: 'http://127.0.0.1:1',
+    // The app's sign-in page: tests play the app (read sp_connect_login, approve through the API), so nothing
+    // ever has to answer at this address.
+    SP_CONNECT_APP_SIGNIN_URL: APP_SIGNIN_URL,
+    // Tests drive many flows from one loopback address in quick succession: limits far above what they do
+    // (the abuse-limit tests set their own, small ones).
+    SP_CONNECT_RATE_LIMIT_BROWSER_PER_SECOND: '1000',
+    SP_CONNECT_RATE_LIMIT_BROWSER_BURST: '10000',
+    SP_CONNECT_RATE_LIMIT_API_PER_SECOND: '1000',
+    SP_CONNECT_RATE_LIMIT_API_BURST: '10000',
+    SP_CONNECT_RATE_LIMIT_AUTH_FAILURES: '1000',
     ...options.env,
   }
   const config = loadConfigFromEnv(env)
   const deps = defaultDeps({ logger, now: clock.now })
   const runtime = await openRuntime(config, deps)
   const server = createServerApp(runtime)
-  handler = (request) => server.fetch(request)
+  handler = (request, env) => server.fetch(request, env)
 
   return {
     serviceUrl,

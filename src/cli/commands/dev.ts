@@ -15,7 +15,7 @@ import {
   SIMULATOR_MOUNT,
   writeDevRuntime,
 } from '../dev-data.ts'
-import { listen } from '../listen.ts'
+import { type FetchHandler, listen } from '../listen.ts'
 import { onShutdown } from '../shutdown.ts'
 
 export function registerDevCommand(program: Command): void {
@@ -32,9 +32,8 @@ export function registerDevCommand(program: Command): void {
       const deps = defaultDeps({ logger })
 
       // Listen first so --port 0 works: the URLs in the config need the real port.
-      let handler: (request: Request) => Response | Promise<Response> = () =>
-        new Response('starting', { status: 503 })
-      const server = await listen((request) => handler(request), Number(opts.port), '127.0.0.1')
+      let handler: FetchHandler = () => new Response('starting', { status: 503 })
+      const server = await listen((request, env) => handler(request, env), Number(opts.port), '127.0.0.1')
       const publicUrl = `http://localhost:${server.port}`
       const config = devConfig(data, dir, publicUrl, server.port)
       const simulator = createSimulator({
@@ -70,7 +69,7 @@ export function registerDevCommand(program: Command): void {
           },
         }),
       )
-      handler = (request) => root.fetch(request)
+      handler = (request, env) => root.fetch(request, env)
       const background = startBackground(runtime)
       writeDevRuntime(dir, publicUrl)
 
