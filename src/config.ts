@@ -43,6 +43,38 @@ export interface RefresherConfig {
   readonly ratePerSecond: number
 }
 
+/** A token bucket: `perSecond` requests per second on average, up to `burst` at once; `perSecond` 0 is off. */
+export interface RateLimitRule {
+  readonly perSecond: number
+  readonly burst: number
+}
+
+/** Abuse limits, per instance (docs/deployment.md, "Abuse limits"). */
+export interface RateLimitConfig {
+  /** Per API key (by the SHA-256 of the presented credential) on `/v1`. */
+  readonly api: RateLimitRule
+  /** Per client address on the browser entry points (`/connect*`, `/login*`, `/callback`, confirmation). */
+  readonly browser: RateLimitRule
+  /** Failed `/v1` credentials (401) one address may present per minute before it is refused; 0 is off. */
+  readonly authFailuresPerMinute: number
+}
+
+export interface ConsoleConfig {
+  /** A console session ends after this long without a request. */
+  readonly idleTimeoutMs: number
+  /** A console session ends this long after sign-in, however busy. */
+  readonly absoluteTimeoutMs: number
+}
+
+/** How the seller-facing pages look: the app's name, and optionally its logo and accent colour. */
+export interface BrandConfig {
+  readonly name: string
+  /** An https image URL (or a path on this service); allowed by the pages' CSP. */
+  readonly logoUrl: string | null
+  /** `#rrggbb`. */
+  readonly color: string | null
+}
+
 export interface AppConfig {
   readonly mode: 'dev' | 'production'
   /** The public base URL of this service, without a trailing slash. */
@@ -66,10 +98,27 @@ export interface AppConfig {
   readonly stateTtlMs: number
   /** Origins an app may name in `return_to` (besides this service's own paths). */
   readonly returnOrigins: readonly string[]
+  /**
+   * The app's own sign-in page for the Login URI (`SP_CONNECT_APP_SIGNIN_URL`): Amazon's Appstore and
+   * re-authorization requests are handed there with `sp_connect_login=<id>`; null refuses them.
+   */
+  readonly appSignInUrl: string | null
+  /** Seller-facing pages' branding (`SP_CONNECT_BRAND_*`). */
+  readonly brand: BrandConfig
+  /** Where a seller's "start again" goes when the flow named no return URL (`SP_CONNECT_SELLER_START_URL`). */
+  readonly sellerStartUrl: string | null
   /** True when the browser-binding cookie may be a plain (non-Secure, non-__Host-) cookie: http://localhost only. */
   readonly insecureCookies: boolean
   readonly webhooks: WebhookConfig
   readonly refresher: RefresherConfig
+  readonly rateLimits: RateLimitConfig
+  /**
+   * Proxies in front of the service that append to `X-Forwarded-For`; 0 means the socket's address is the
+   * client's, and the header is ignored.
+   */
+  readonly trustedProxyHops: number
+  /** Operator console session timeouts; defaults 30 minutes idle, 12 hours absolute. */
+  readonly console?: ConsoleConfig
   readonly port: number
   readonly host: string
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent'
@@ -151,11 +200,41 @@ function buildEnvSchema(allowHttpLoopback: boolean) {
     SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(30).max(3000).default(300),
     SP_CONNECT_TOKEN_LEASE_SECONDS: z.coerce.number().int().min(1).max(600).default(60),
     SP_CONNECT_RETURN_ORIGINS: z.string().default(''),
+    SP_CONNECT_APP_SIGNIN_URL: url.optional(),
+    SP_CONNECT_SELLER_START_URL: url.optional(),
+    SP_CONNECT_BRAND_NAME: z
+      .string()
+      .max(80)
+      .regex(/^[^\p{Cc}<>]+$/u, 'must be plain text without control characters or angle brackets')
+      .optional(),
+    SP_CONNECT_BRAND_LOGO_URL: url.optional(),
+    SP_CONNECT_BRAND_COLOR: z
+      .string()
+      .regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1a73e8')
+      .optional(),
     SP_CONNECT_WEBHOOK_URLS: z.string().default(''),
     SP_CONNECT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     SP_CONNECT_REFRESHER: z.enum(['on', 'off']).default('on'),
     SP_CONNECT_REFRESH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     SP_CONNECT_REFRESH_RATE_PER_SECOND: z.coerce.number().min(0.1).max(1000).default(5),
+    SP_CONNECT_RATE_LIMIT_API_PER_SECOND: z.coerce.number().min(0).max(100_000).default(20),
+    SP_CONNECT_RATE_LIMIT_API_BURST: z.coerce.number().int().min(1).max(1_000_000).default(100),
+    SP_CONNECT_RATE_LIMIT_BROWSER_PER_SECOND: z.coerce.number().min(0).max(100_000).default(2),
+    SP_CONNECT_RATE_LIMIT_BROWSER_BURST: z.coerce.number().int().min(1).max(1_000_000).default(30),
+    SP_CONNECT_RATE_LIMIT_AUTH_FAILURES: z.coerce.number().int().min(0).max(100_000).default(20),
+    SP_CONNECT_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+    SP_CONNECT_CONSOLE_IDLE_MINUTES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .default(30),
+    SP_CONNECT_CONSOLE_ABSOLUTE_HOURS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24)
+      .default(12),
     SP_CONNECT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     SP_CONNECT_HOST: z.string().default('0.0.0.0'),
@@ -228,11 +307,31 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
     tokenLeaseMs: e.SP_CONNECT_TOKEN_LEASE_SECONDS * 1000,
     stateTtlMs: 10 * 60 * 1000,
     returnOrigins,
+    appSignInUrl: e.SP_CONNECT_APP_SIGNIN_URL ?? null,
+    brand: Object.freeze({
+      name: e.SP_CONNECT_BRAND_NAME ?? 'this application',
+      logoUrl: e.SP_CONNECT_BRAND_LOGO_URL ?? null,
+      color: e.SP_CONNECT_BRAND_COLOR?.toLowerCase() ?? null,
+    }),
+    sellerStartUrl: e.SP_CONNECT_SELLER_START_URL ?? null,
     webhooks: Object.freeze({ urls: webhookUrls, secret: e.SP_CONNECT_WEBHOOK_SECRET ?? null }),
     refresher: Object.freeze({
       enabled: e.SP_CONNECT_REFRESHER === 'on',
       concurrency: e.SP_CONNECT_REFRESH_CONCURRENCY,
       ratePerSecond: e.SP_CONNECT_REFRESH_RATE_PER_SECOND,
+    }),
+    rateLimits: Object.freeze({
+      api: { perSecond: e.SP_CONNECT_RATE_LIMIT_API_PER_SECOND, burst: e.SP_CONNECT_RATE_LIMIT_API_BURST },
+      browser: {
+        perSecond: e.SP_CONNECT_RATE_LIMIT_BROWSER_PER_SECOND,
+        burst: e.SP_CONNECT_RATE_LIMIT_BROWSER_BURST,
+      },
+      authFailuresPerMinute: e.SP_CONNECT_RATE_LIMIT_AUTH_FAILURES,
+    }),
+    trustedProxyHops: e.SP_CONNECT_TRUSTED_PROXY_HOPS,
+    console: Object.freeze({
+      idleTimeoutMs: e.SP_CONNECT_CONSOLE_IDLE_MINUTES * 60_000,
+      absoluteTimeoutMs: e.SP_CONNECT_CONSOLE_ABSOLUTE_HOURS * 3_600_000,
     }),
     // Production never uses plain cookies: the __Host- prefix requires Secure, which requires https.
     insecureCookies: false,

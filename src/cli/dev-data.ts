@@ -161,8 +161,20 @@ export function devConfig(data: DevData, dir: string, publicUrl: string, port: n
     tokenLeaseMs: 60 * 1000,
     stateTtlMs: 10 * 60 * 1000,
     returnOrigins: [],
+    // The built-in stand-in for the app's sign-in page (server/routes/dev-sign-in.ts).
+    appSignInUrl: `${publicUrl}/dev/sign-in`,
+    brand: { name: data.appName, logoUrl: null, color: null },
+    sellerStartUrl: null,
     webhooks: { urls: [], secret: null },
     refresher: { enabled: true, concurrency: 4, ratePerSecond: 5 },
+    // On, as in production, but ten times looser: on loopback the developer, their backend and their browser
+    // tests are all one client address.
+    rateLimits: {
+      api: { perSecond: 200, burst: 1000 },
+      browser: { perSecond: 20, burst: 300 },
+      authFailuresPerMinute: 200,
+    },
+    trustedProxyHops: 0,
     insecureCookies: true,
     port,
     host: '127.0.0.1',

@@ -6,11 +6,13 @@
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
 import { isSpConnectError } from '../core/errors.ts'
+import { registerApiKeyCommands } from './commands/api-keys.ts'
 import { registerConnectionCommands } from './commands/connections.ts'
 import { registerDevCommand } from './commands/dev.ts'
 import { registerEventCommands } from './commands/events.ts'
 import { registerKeyCommands } from './commands/keys.ts'
 import { registerMigrateCommand } from './commands/migrate.ts'
+import { registerOperatorCommands } from './commands/operators.ts'
 import { registerSecretCommands } from './commands/secrets.ts'
 import { registerServeCommand } from './commands/serve.ts'
 import { registerSimulatorCommand } from './commands/simulator.ts'
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerEventCommands(program)
   registerSecretCommands(program)
   registerKeyCommands(program)
+  registerOperatorCommands(program)
+  registerApiKeyCommands(program)
   return program
 }
 

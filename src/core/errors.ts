@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   forbidden: { status: 403, message: 'This API key may not do that.' },
   not_found: { status: 404, message: 'Not found.' },
   connection_not_found: { status: 404, message: 'No connection has that id.' },
+  rate_limited: { status: 429, message: 'Too many requests. Wait a moment and try again.' },
 
   // Authorization workflow (callback, login)
   state_missing: {
@@ -55,6 +56,37 @@ export const ERROR_CODES = {
   connection_tenant_conflict: {
     status: 409,
     message: 'This Amazon account is already connected to another user of this application.',
+  },
+  authorization_failed: {
+    status: 400,
+    message: 'Amazon reported an error, so no account was connected. Start the connection again.',
+  },
+  account_mismatch: {
+    status: 409,
+    message:
+      'The Amazon account you authorized is not the one connected here. Sign in to Seller Central with the connected account and try again.',
+  },
+  account_verification_failed: {
+    status: 503,
+    message:
+      'The Amazon account could not be verified just now, so nothing was changed. Start again shortly.',
+  },
+  login_not_configured: {
+    status: 503,
+    message: 'This application has not set up sign-in for authorizations started on Amazon yet.',
+  },
+  login_request_not_found: { status: 404, message: 'No pending sign-in request has that id.' },
+  login_request_invalid: {
+    status: 400,
+    message: 'This confirmation link is not valid. Start again from Amazon.',
+  },
+  login_request_closed: {
+    status: 409,
+    message: 'This authorization request was already answered or has expired. Start again from Amazon.',
+  },
+  csrf_invalid: {
+    status: 403,
+    message: 'This form has expired or did not come from this page. Reload the page and try again.',
   },
   connection_disconnected: { status: 409, message: 'This connection was disconnected; authorize it again.' },
   connection_needs_reauthorization: {
@@ -116,6 +148,20 @@ export const ERROR_CODES = {
   },
   secret_rotation_failed: { status: 502, message: 'Amazon did not rotate the client secret.' },
 
+  // Operator console (docs/decisions/0009-operator-console.md)
+  console_sign_in_failed: { status: 401, message: 'The email or password is not right.' },
+  console_sign_in_throttled: {
+    status: 429,
+    message: 'Too many failed sign-ins. Wait a few minutes, then try again.',
+  },
+  console_csrf_invalid: {
+    status: 403,
+    message: 'This form is out of date or did not come from this console. Reload the page and try again.',
+  },
+  console_session_required: { status: 401, message: 'Sign in to the operator console first.' },
+  operator_exists: { status: 409, message: 'An operator with that email already exists.' },
+  operator_not_found: { status: 404, message: 'No operator has that email.' },
+
   // Storage and keys
   key_unavailable: {
     status: 500,
@@ -137,7 +183,7 @@ export interface SpConnectErrorOptions {
   /** Operator-facing detail for logs. Must never contain tokens, codes, secrets or state values. */
   detail?: string
   cause?: unknown
-  /** Seconds a client should wait before retrying (503s). */
+  /** Seconds a client should wait before retrying (503s, 429s). */
   retryAfterSeconds?: number
 }
 

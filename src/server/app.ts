@@ -12,9 +12,15 @@ import { isStoreUnavailableError } from '../store/errors.ts'
 import { mountAssets } from './assets.ts'
 import type { ServerEnv, ServerOptions } from './context.ts'
 import { errorPage } from './pages/error-page.ts'
+import { sellerErrorPage } from './pages/seller-pages.ts'
+import { refuseQueryCredentials } from './query-credentials.ts'
+import { abuseLimits } from './rate-limit.ts'
 import { apiRoutes } from './routes/api.ts'
-import { authorizeRoutes } from './routes/authorize.ts'
+import { authorizeRoutes, sellerPageOptions } from './routes/authorize.ts'
+import { consoleActionRoutes } from './routes/console-actions.ts'
+import { consoleAuthRoutes } from './routes/console-auth.ts'
 import { dashboardRoutes } from './routes/dashboard.ts'
+import { devSignInRoutes } from './routes/dev-sign-in.ts'
 import { MAX_URL_LENGTH, securityHeaders } from './security.ts'
 
 export function createServerApp(runtime: Runtime, options: ServerOptions = {}): Hono<ServerEnv> {
@@ -41,6 +47,7 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
     '*',
     securityHeaders({
       formActionOrigins: centralOrigins(config.amazon.centralUrlTemplate),
+      imageOrigins: config.brand.logoUrl ? [new URL(config.brand.logoUrl).origin] : [],
       hsts: config.mode !== 'dev',
     }),
   )
@@ -50,6 +57,9 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
       throw new SpConnectError('invalid_request', { detail: 'URL too long' })
     await next()
   })
+  app.use('*', refuseQueryCredentials())
+  // Before every route: per-address limits on browser entry points, per-key limits and bad-key slowdown on /v1.
+  app.use('*', abuseLimits(runtime))
 
   app.get('/healthz', async (c) => {
     await runtime.store.getConnection('healthz')
@@ -59,6 +69,9 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
   app.get('/favicon.ico', (c) => c.body(null, 204))
   app.route('/v1', apiRoutes)
   app.route('/', authorizeRoutes)
+  if (config.mode === 'dev') app.route('/', devSignInRoutes)
+  app.route('/', consoleAuthRoutes)
+  app.route('/', consoleActionRoutes)
   app.route('/', dashboardRoutes)
 
   app.notFound((c) => respondWithError(c, new SpConnectError('not_found')))
@@ -94,5 +107,15 @@ function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Pro
         : known.toJSON()
     return c.json({ error: body }, status)
   }
+  if (isSellerFacing(c.req.path)) {
+    return c.html(sellerErrorPage(known, runtime.config.sellerStartUrl, sellerPageOptions(c)), status)
+  }
   return c.html(errorPage(known, { devMode: runtime.config.mode === 'dev' }), status)
+}
+
+/** Pages a seller reaches (from Amazon or an app's connect link): they get the app's branding, not the console's. */
+const SELLER_PATHS = /^\/(connect\/s\/|login(\/|$)|callback$|connected$|dev\/sign-in$)/
+
+function isSellerFacing(path: string): boolean {
+  return SELLER_PATHS.test(path)
 }

@@ -15,9 +15,23 @@ export const EVENT_TYPES = [
   'connection.needs_reauthorization',
   'connection.reauthorization_due',
   'connection.disconnected',
+  'connection.conflict',
+  'connection.identity_mismatch',
+  'login_request.approved',
+  'login_request.rejected',
+  'login_request.cancelled',
   'app.client_secret_rejected',
   'app.client_secret_rotated',
   'app.client_secret_expiring',
+  'access.denied',
+  'token.issued',
+  'api_key.created',
+  'api_key.revoked',
+  'operator.created',
+  'operator.deleted',
+  'operator.signed_in',
+  'operator.sign_in_failed',
+  'operator.signed_out',
 ] as const
 export type EventType = (typeof EVENT_TYPES)[number]
 
