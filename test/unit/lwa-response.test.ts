@@ -85,11 +85,14 @@ describe('processTokenResponse() success', () => {
     }
   })
 
-  it('floors fractional lifetimes and clamps huge ones to a day', async () => {
+  it('floors fractional lifetimes and clamps anything above an hour to 3600 (issue 8)', async () => {
+    expect(MAX_EXPIRES_IN_SECONDS).toBe(3600)
     const cases: Array<[number, number]> = [
       [3599.7, 3599],
       [1, 1],
-      [86_400, 86_400],
+      [3600, 3600],
+      [3601, 3600],
+      [86_400, 3600],
       [86_401, MAX_EXPIRES_IN_SECONDS],
       [1e12, MAX_EXPIRES_IN_SECONDS],
       [Number.MAX_VALUE, MAX_EXPIRES_IN_SECONDS],

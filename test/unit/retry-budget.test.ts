@@ -4,6 +4,25 @@ import { LwaClient } from '../../src/core/lwa/client.ts'
 import { RetryBudget } from '../../src/core/lwa/retry-budget.ts'
 
 describe('RetryBudget', () => {
+  it('defaults (issue 8): 2 retries saved up at most, 0.1 earned per request, one per 20 s', () => {
+    let now = 0
+    const budget = new RetryBudget({}, () => now)
+    expect(budget.available).toBe(2)
+    expect(budget.tryRetry()).toBe(true)
+    expect(budget.tryRetry()).toBe(true)
+    expect(budget.tryRetry()).toBe(false)
+    for (let i = 0; i < 9; i++) budget.recordRequest()
+    expect(budget.tryRetry()).toBe(false) // 0.9 earned by 9 requests
+    budget.recordRequest()
+    expect(budget.tryRetry()).toBe(true) // the tenth request earned a whole retry
+    now += 19_000
+    expect(budget.tryRetry()).toBe(false)
+    now += 1_000
+    expect(budget.tryRetry()).toBe(true) // 20 s earn one retry without traffic
+    now += 3_600_000
+    expect(budget.available).toBe(2)
+  })
+
   it('earns a fraction per request, spends one per retry, and refills slowly with time', () => {
     let now = 0
     const budget = new RetryBudget({ ratio: 0.5, minPerSecond: 1, max: 2 }, () => now)

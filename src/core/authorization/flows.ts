@@ -15,7 +15,7 @@ import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
 import { isSpConnectError, SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
-import type { LwaClient } from '../lwa/client.ts'
+import { type LwaClient, wasNotSent } from '../lwa/client.ts'
 import type { LwaTokens } from '../lwa/types.ts'
 import type { AccountType, Region } from '../regions.ts'
 import { sealToken } from '../tokens/sealed.ts'
@@ -300,6 +300,18 @@ export class AuthorizationFlows {
       if (isSpConnectError(error, 'lwa_invalid_grant')) {
         throw new SpConnectError('code_rejected', {
           detail: 'LWA answered invalid_grant to the code',
+          cause: error,
+        })
+      }
+      // The request left and no answer came (a timeout, a reset connection): LWA may have redeemed the code,
+      // and a second redemption could revoke what the first produced, so the seller starts again instead
+      if (isSpConnectError(error, 'lwa_unreachable') && !wasNotSent(error)) {
+        this.#deps.logger.warn(
+          { code: 'code_exchange_unknown', cause: error.code, detail: error.detail },
+          'authorization code exchange outcome unknown; the seller must start again',
+        )
+        throw new SpConnectError('code_exchange_unknown', {
+          detail: 'the code was sent to LWA and no answer came; it may or may not have been redeemed',
           cause: error,
         })
       }

@@ -21,11 +21,13 @@
  */
 import type { Deps } from '../deps.ts'
 import { SpConnectError } from '../errors.ts'
+import { NO_METRICS } from '../metrics.ts'
 import { LwaError, redactSecrets } from './errors.ts'
 import { checkCredentials, sendTokenRequest, untilAborted } from './request.ts'
 import { cancelBody, processTokenResponse, responseRequestId } from './response.ts'
 import { resolveRetryPolicy, withRetries } from './retry.ts'
 import { RetryBudget } from './retry-budget.ts'
+import { stallTolerantTimeout } from './stall-tolerant-timeout.ts'
 import {
   type ClientRejectionCode,
   type CredentialSource,
@@ -40,6 +42,22 @@ import {
 export interface LwaCallOptions {
   /** Aborts the current attempt and any wait between attempts; the call then rejects with its reason. */
   readonly signal?: AbortSignal | undefined
+  /**
+   * The caller's total deadline on `deps.now`'s clock (ms since the epoch): no retry waits past it, and an
+   * attempt's timeout is cut to what is left. A call that starts after it fails at once with `lwa_unreachable`.
+   */
+  readonly deadline?: number | undefined
+  /** Fewer attempts than the policy's for this call (1 for the circuit breaker's half-open probe). */
+  readonly maxAttempts?: number | undefined
+}
+
+/**
+ * Whether a failed call provably never reached LWA (DNS failure, refused or unroutable connection). For a
+ * code exchange anything else that is `lwa_unreachable` (a timeout, a reset) leaves the outcome unknown: the
+ * code may have been redeemed.
+ */
+export function wasNotSent(error: unknown): boolean {
+  return error instanceof LwaError && notSent.has(error)
 }
 
 /**
@@ -111,15 +129,16 @@ export class LwaClient {
     this.#policy = resolveRetryPolicy(options.retry)
     this.#userAgent = options.userAgent
     this.#deps = deps
-    this.retryBudget = options.retryBudget ?? new RetryBudget({}, deps.now)
+    this.retryBudget = options.retryBudget ?? new RetryBudget({}, deps.now, deps.metrics)
   }
 
   /**
    * Redeems an authorization code (`spapi_oauth_code`) for a refresh and an access token.
    *
    * Never retried once the request may have reached LWA (codes are single use): a 5xx, a timeout or a
-   * reset connection is thrown at once. Retried, within the policy, only after DNS failures and refused
-   * or unroutable connections. A rejected, expired or reused code throws `lwa_invalid_grant`.
+   * reset connection is thrown at once ({@link wasNotSent} tells the two kinds of `lwa_unreachable` apart).
+   * Retried once at most, and only after DNS failures and refused or unroutable connections. A rejected,
+   * expired or reused code throws `lwa_invalid_grant`.
    */
   async exchangeCode(
     code: string,
@@ -130,8 +149,9 @@ export class LwaClient {
     requireText(redirectUri, 'redirectUri')
     const tokens = await this.#run(
       { grantType: 'authorization_code', code, redirectUri },
-      opts.signal,
-      (error) => (error instanceof LwaError ? notSent.has(error) : false),
+      // One retry at most: the code lives minutes, and a second refused connection says LWA is not there
+      { ...opts, maxAttempts: Math.min(opts.maxAttempts ?? 2, 2) },
+      wasNotSent,
     )
     const { refreshToken } = tokens
     // processTokenResponse already requires it for this grant; this narrows the type
@@ -147,7 +167,7 @@ export class LwaClient {
    */
   async refresh(refreshToken: string, opts: LwaCallOptions = {}): Promise<LwaTokens> {
     requireText(refreshToken, 'refreshToken')
-    return await this.#run({ grantType: 'refresh_token', refreshToken }, opts.signal, isTransient)
+    return await this.#run({ grantType: 'refresh_token', refreshToken }, opts, isTransient)
   }
 
   /**
@@ -156,24 +176,29 @@ export class LwaClient {
    */
   async clientCredentials(scope: string, opts: LwaCallOptions = {}): Promise<LwaTokens> {
     requireText(scope, 'scope')
-    return await this.#run({ grantType: 'client_credentials', scope }, opts.signal, isTransient)
+    return await this.#run({ grantType: 'client_credentials', scope }, opts, isTransient)
   }
 
-  #run(
-    grant: TokenGrant,
-    signal: AbortSignal | undefined,
-    mayRetry: (error: unknown) => boolean,
-  ): Promise<LwaTokens> {
-    const { logger, sleep, random } = this.#deps
+  #run(grant: TokenGrant, opts: LwaCallOptions, mayRetry: (error: unknown) => boolean): Promise<LwaTokens> {
+    const { logger, sleep, random, now } = this.#deps
+    const { signal, deadline } = opts
+    const metrics = this.#deps.metrics ?? NO_METRICS
+    const policy =
+      opts.maxAttempts === undefined
+        ? this.#policy
+        : { ...this.#policy, maxAttempts: Math.max(1, Math.min(this.#policy.maxAttempts, opts.maxAttempts)) }
     this.retryBudget.recordRequest()
-    return withRetries((attempt) => this.#attempt(grant, attempt, signal), {
-      policy: this.#policy,
+    return withRetries((attempt) => this.#attempt(grant, attempt, signal, deadline), {
+      policy,
       sleep,
       random,
       signal,
       mayRetry,
+      deadline,
+      now,
       spendRetry: () => this.retryBudget.tryRetry(),
       onRetry: (error, attempt, delayMs) => {
+        metrics.lwaRetry(grant.grantType)
         logger.debug(
           {
             grantType: grant.grantType,
@@ -191,7 +216,12 @@ export class LwaClient {
    * One attempt: the request with the first candidate credentials, and with the next ones at once while LWA
    * refuses the client (see the class comment). Whatever else fails ends the attempt.
    */
-  async #attempt(grant: TokenGrant, attempt: number, signal: AbortSignal | undefined): Promise<LwaTokens> {
+  async #attempt(
+    grant: TokenGrant,
+    attempt: number,
+    signal: AbortSignal | undefined,
+    deadline: number | undefined,
+  ): Promise<LwaTokens> {
     const tried = new Set<string>()
     let rejection: LwaError | undefined
     // Round 2 exists only for candidates that appeared after every earlier one was refused
@@ -201,7 +231,7 @@ export class LwaClient {
       for (const [index, credentials] of fresh.entries()) {
         tried.add(credentialKey(credentials))
         try {
-          const tokens = await this.#send(grant, credentials, attempt, signal)
+          const tokens = await this.#send(grant, credentials, attempt, signal, deadline)
           notify(() => this.#credentials.accepted?.(credentials))
           return tokens
         } catch (error) {
@@ -236,17 +266,33 @@ export class LwaClient {
     return list.map(checkCredentials)
   }
 
-  /** One HTTP request with one set of credentials, under its own deadline. */
+  /**
+   * One HTTP request with one set of credentials, under its own timeout: the configured one, or what is left
+   * of the caller's deadline if that is less. The timeout counts the endpoint's time, not event-loop stalls
+   * (stall-tolerant-timeout.ts), so a busy machine waits longer instead of reporting LWA unreachable.
+   */
   async #send(
     grant: TokenGrant,
     credentials: LwaCredentials,
     attempt: number,
     signal: AbortSignal | undefined,
+    deadline: number | undefined,
   ): Promise<LwaTokens> {
     const { fetch, now, logger } = this.#deps
-    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    const metrics = this.#deps.metrics ?? NO_METRICS
+    const left = deadline === undefined ? this.#timeoutMs : deadline - now()
+    if (left <= 0) {
+      throw new LwaError('lwa_unreachable', {
+        retryable: false,
+        detail: `the caller's deadline passed before the ${grant.grantType} request was sent`,
+      })
+    }
+    const timeoutMs = Math.min(this.#timeoutMs, left)
+    const timer = stallTolerantTimeout(timeoutMs)
+    const timeout = timer.signal
     const attemptSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const started = now()
+    const startedMark = performance.now()
     let response: Response | undefined
     let tokens: LwaTokens
     try {
@@ -263,8 +309,14 @@ export class LwaClient {
       const processing = processTokenResponse(response, grant.grantType, { now, signal: attemptSignal })
       tokens = await untilAborted(processing, attemptSignal)
     } catch (error) {
+      timer.dispose()
       if (response !== undefined) cancelBody(response)
-      const classified = classify(error, grant, signal, timeout, this.#timeoutMs)
+      const classified = classify(error, grant, signal, timeout, timeoutMs)
+      metrics.lwaCall(
+        grant.grantType,
+        response !== undefined ? String(response.status) : timeout.aborted ? 'timeout' : 'network',
+        (performance.now() - startedMark) / 1000,
+      )
       if (classified instanceof LwaError) {
         const failure = redactSecrets(classified, [credentials.clientSecret, ...grantSecrets(grant)])
         logger.debug(
@@ -283,6 +335,8 @@ export class LwaClient {
       }
       throw classified
     }
+    timer.dispose()
+    metrics.lwaCall(grant.grantType, String(response.status), (performance.now() - startedMark) / 1000)
     logger.debug(
       {
         grantType: grant.grantType,

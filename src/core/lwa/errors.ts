@@ -6,9 +6,16 @@
  * response or its raw body. From an LWA error body it keeps only `error`, `error_description` (LWA's own
  * text, redacted and truncated, in `detail`), `error_index` and `request_id`.
  */
-import { type ErrorCode, SpConnectError } from '../errors.ts'
+import { type ErrorCode, isRetryable, SpConnectError } from '../errors.ts'
 
 export type LwaErrorCode = Extract<ErrorCode, `lwa_${string}`>
+
+/**
+ * Longest `Retry-After` (seconds) passed on to our own API clients. LWA (or whatever answers at the token URL)
+ * may ask for anything, `Retry-After: 86400` included; a client told to go away for a day would stop asking
+ * long after the endpoint recovered. The client's own waits are bounded separately (`maxRetryAfterMs`).
+ */
+export const MAX_CLIENT_RETRY_AFTER_SECONDS = 60
 
 /**
  * OAuth `error` values (RFC 6749 §5.2, plus the ones Amazon's SDKs know) and the code each maps to. An
@@ -25,14 +32,6 @@ export const OAUTH_ERROR_CODES = Object.freeze({
   server_error: 'lwa_server_error',
   temporarily_unavailable: 'lwa_temporarily_unavailable',
 } as const satisfies Record<string, LwaErrorCode>)
-
-/** Codes for failures that may pass if the same request is sent again later. */
-export const RETRYABLE_LWA_CODES: ReadonlySet<LwaErrorCode> = new Set<LwaErrorCode>([
-  'lwa_server_error',
-  'lwa_temporarily_unavailable',
-  'lwa_throttled',
-  'lwa_unreachable',
-])
 
 /** The code for an OAuth `error` value, or undefined when it is not one we know. */
 export function codeForOAuthError(error: string): LwaErrorCode | undefined {
@@ -62,7 +61,7 @@ export interface LwaErrorOptions {
   readonly httpStatus?: number | undefined
   readonly requestId?: string | undefined
   readonly errorIndex?: string | undefined
-  /** Defaults to whether the code is in {@link RETRYABLE_LWA_CODES}. */
+  /** Defaults to the code's `retryable` column in ERROR_CODES (core/errors.ts). */
   readonly retryable?: boolean | undefined
   readonly retryAfterMs?: number | undefined
 }
@@ -79,7 +78,10 @@ export class LwaError extends SpConnectError {
   readonly errorIndex: string | undefined
   /** True for 5xx, 429, network failures and timeouts: the same request may pass later. */
   readonly retryable: boolean
-  /** How long LWA asked us to wait (`Retry-After`), in ms. */
+  /**
+   * How long LWA asked us to wait (`Retry-After`), in ms, as sent. `retryAfterSeconds` (what our API clients
+   * are told) is the same capped to {@link MAX_CLIENT_RETRY_AFTER_SECONDS}.
+   */
   readonly retryAfterMs: number | undefined
 
   constructor(code: LwaErrorCode, options: LwaErrorOptions = {}) {
@@ -88,14 +90,19 @@ export class LwaError extends SpConnectError {
       ...(options.cause === undefined ? {} : { cause: options.cause }),
       ...(options.retryAfterMs === undefined
         ? {}
-        : { retryAfterSeconds: Math.ceil(options.retryAfterMs / 1000) }),
+        : {
+            retryAfterSeconds: Math.min(
+              MAX_CLIENT_RETRY_AFTER_SECONDS,
+              Math.ceil(options.retryAfterMs / 1000),
+            ),
+          }),
     })
     this.name = 'LwaError'
     this.oauthError = options.oauthError
     this.httpStatus = options.httpStatus
     this.requestId = options.requestId
     this.errorIndex = options.errorIndex
-    this.retryable = options.retryable ?? RETRYABLE_LWA_CODES.has(code)
+    this.retryable = options.retryable ?? isRetryable(code)
     this.retryAfterMs = options.retryAfterMs
   }
 }

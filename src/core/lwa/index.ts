@@ -11,7 +11,6 @@ export {
   type LwaErrorCode,
   type LwaErrorOptions,
   OAUTH_ERROR_CODES,
-  RETRYABLE_LWA_CODES,
 } from './errors.ts'
 export { DEFAULT_USER_AGENT, type SendOptions, sendTokenRequest, tokenRequestBody } from './request.ts'
 export { MAX_RESPONSE_BYTES, type ProcessOptions, processTokenResponse } from './response.ts'

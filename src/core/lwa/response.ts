@@ -60,9 +60,10 @@ export interface ProcessOptions {
  * - `authorization_code`: `refresh_token` is required.
  * - `refresh_token`: `refresh_token` is optional (`null` when absent) but checked when present.
  * - `client_credentials`: any `refresh_token` is ignored (`null`).
- * - `expires_in` above {@link MAX_EXPIRES_IN_SECONDS} is clamped to it: Amazon documents 3600, so a larger
- *   value is a fault or a hostile endpoint; trusting it would keep a dead or leaked token in use for that
- *   long, while rejecting it would turn a harmless change on Amazon's side into an outage.
+ * - `expires_in` above {@link MAX_EXPIRES_IN_SECONDS} (3600) is clamped to it: Amazon's tokens live one hour,
+ *   so a larger value is a fault or a hostile endpoint; trusting it would keep a dead or leaked token in use
+ *   for that long, while rejecting it would turn a harmless change on Amazon's side into an outage. Missing,
+ *   zero, negative or non-numeric values are still rejected.
  *
  * Throws only {@link LwaError}: OAuth error bodies map through `OAUTH_ERROR_CODES`, a 429 is
  * `lwa_throttled`, another 5xx `lwa_server_error`, everything malformed `lwa_unexpected_response`.

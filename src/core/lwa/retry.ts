@@ -138,12 +138,19 @@ export interface RetryLoopOptions {
   readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void
   /** Asked last, only when a retry would otherwise happen: false stops (a shared retry budget is spent). */
   readonly spendRetry?: () => boolean
+  /**
+   * The caller's total deadline (on `now`'s clock): a retry whose wait would end at or after it is not made,
+   * so the caller gets the last failure at once instead of after a wait that cannot help it.
+   */
+  readonly deadline?: number | undefined
+  readonly now?: (() => number) | undefined
 }
 
 /**
  * Runs `attempt(n)` for n = 1, 2, … until it succeeds, fails in a way `mayRetry` refuses, or the budget is
- * spent; then rethrows the last failure. The caller's signal aborts the wait between attempts (rethrowing
- * its reason), and a signal that is already aborted stops the loop before another attempt.
+ * spent, or the next wait would outlast the deadline; then rethrows the last failure. The caller's signal aborts
+ * the wait between attempts (rethrowing its reason), and a signal that is already aborted stops the loop before
+ * another attempt.
  */
 export async function withRetries<T>(
   attempt: (attemptNumber: number) => Promise<T>,
@@ -159,6 +166,9 @@ export async function withRetries<T>(
       if (!options.mayRetry(error)) throw error
       const delayMs = retryDelay(error, attemptNumber, options.policy, options.random)
       if (delayMs === undefined) throw error
+      if (options.deadline !== undefined && options.now !== undefined) {
+        if (options.now() + delayMs >= options.deadline) throw error
+      }
       if (options.spendRetry && !options.spendRetry()) throw error
       options.onRetry?.(error, attemptNumber, delayMs)
       await options.sleep(delayMs, signal)

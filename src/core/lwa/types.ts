@@ -80,22 +80,27 @@ export interface LwaClientOptions {
   readonly retry?: Partial<RetryPolicy>
   /** Default `sp-connect/<version> (Language=TypeScript; Platform=Node)`. */
   readonly userAgent?: string
-  /** Shared retry budget; each client has its own by default. */
+  /** Shared retry budget; each client has its own by default (defaults in retry-budget.ts). */
   readonly retryBudget?: RetryBudget
 }
 
-/** Longest access-token lifetime we accept; see `response.ts` for why larger values are clamped. */
-export const MAX_EXPIRES_IN_SECONDS = 86_400
+/**
+ * Longest access-token lifetime we accept: Amazon's access tokens live one hour, so a larger `expires_in` is
+ * treated as 3600 (see `response.ts` for why it is clamped rather than rejected).
+ */
+export const MAX_EXPIRES_IN_SECONDS = 3_600
 
 export const DEFAULT_TIMEOUT_MS = 10_000
 
 /**
- * Five attempts: with 30 % of calls failing, three attempts still lose 2.7 % of refreshes and five lose 0.24 %.
- * The shared retry budget (retry-budget.ts) is what stops retries multiplying load in a real outage, and the
- * refresh lease bounds the whole chain in time.
+ * Three attempts (../shared/SECURITY.md §4, Google SRE "Handling Overload": at most 3 attempts per request).
+ * Five attempts lost fewer refreshes under random 30 % faults, but in a sustained outage (issue 8) they made 49
+ * of 64 token-endpoint calls retries and kept a caller waiting ~51 s on a hanging endpoint. The caller's total
+ * deadline (`LwaCallOptions.deadline`) and the shared retry budget (retry-budget.ts) bound the rest; the
+ * background refresher tries again later anyway.
  */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
-  maxAttempts: 5,
+  maxAttempts: 3,
   baseDelayMs: 200,
   maxDelayMs: 5_000,
   maxRetryAfterMs: 30_000,

@@ -5,7 +5,7 @@
 import type { Deps } from '../deps.ts'
 import { SpConnectError } from '../errors.ts'
 import type { LwaClient } from '../lwa/client.ts'
-import type { AccessToken } from './manager.ts'
+import { type AccessToken, DEFAULT_TOKEN_DEADLINE_MS } from './manager.ts'
 
 /** Scopes are literal `sellingpartnerapi::…` values; several may be joined by spaces. */
 const SCOPE = /^sellingpartnerapi::[a-z_:]+( sellingpartnerapi::[a-z_:]+)*$/
@@ -14,13 +14,16 @@ export class GrantlessTokens {
   readonly #lwa: LwaClient
   readonly #deps: Deps
   readonly #marginMs: number
+  readonly #deadlineMs: number
   readonly #cache = new Map<string, AccessToken>()
   readonly #inflight = new Map<string, Promise<AccessToken>>()
 
-  constructor(lwa: LwaClient, deps: Deps, marginMs: number) {
+  /** `deadlineMs`: no LWA retry waits past it, and each attempt's timeout is cut to what is left (issue 8). */
+  constructor(lwa: LwaClient, deps: Deps, marginMs: number, deadlineMs = DEFAULT_TOKEN_DEADLINE_MS) {
     this.#lwa = lwa
     this.#deps = deps
     this.#marginMs = marginMs
+    this.#deadlineMs = deadlineMs
   }
 
   getToken(scope: string): Promise<AccessToken> {
@@ -39,7 +42,7 @@ export class GrantlessTokens {
 
   async #fetch(scope: string): Promise<AccessToken> {
     const requestedAt = this.#deps.now()
-    const tokens = await this.#lwa.clientCredentials(scope)
+    const tokens = await this.#lwa.clientCredentials(scope, { deadline: requestedAt + this.#deadlineMs })
     const token = { accessToken: tokens.accessToken, expiresAt: requestedAt + tokens.expiresIn * 1000 }
     this.#cache.set(scope, token)
     return token

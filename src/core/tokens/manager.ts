@@ -12,15 +12,27 @@
  *   opens the breaker and raises an alarm event; the connection stays active.
  * - Transient failures (5xx, 429, timeouts) were already retried by the LWA client; they count towards the
  *   breaker and back the connection off for the background refresher. A caller whose token is still valid
- *   (inside the margin but not expired) gets that token rather than an error.
+ *   (inside the margin but not expired) gets that token rather than an error; the others get a 503 that always
+ *   carries Retry-After, also before the breaker opens.
+ * - A caller waits at most `deadlineMs` (default 15 s) in all, whatever the attempts: LWA retries never wait
+ *   past it, and a caller still waiting then gets `lwa_unreachable` while the refresh goes on for the next one.
+ *   A caller's refresh renews its lease while LWA is slow, and asks the store (not its own possibly late
+ *   timers) whether it still holds it before giving up; one that lost its lease is started again while the
+ *   caller's deadline allows (another process has usually stored a token by then), instead of failing a caller
+ *   who can still wait (issue 8: under a busy machine the cluster test answered 58 requests 503).
+ * - A rotated refresh token (LWA sent a new one) is stored, encrypted, before the access token is handed out.
+ *   If that write fails it is retried with backoff; meanwhile the new token is kept in memory (the next refresh
+ *   uses it), an `app.refresh_token_write_failed` event is raised, and only then does the caller fail.
  */
 import type { ConnectionRecord, Store } from '../../store/store.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { Deps } from '../deps.ts'
 import { base64url } from '../encoding.ts'
-import { isSpConnectError, SpConnectError } from '../errors.ts'
+import { type ErrorCode, isAppWide, isRetryable, isSpConnectError, SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
 import type { LwaClient } from '../lwa/client.ts'
+import { LwaError } from '../lwa/errors.ts'
+import { NO_METRICS } from '../metrics.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import { type Priority, PriorityGate } from './priority-gate.ts'
 import { openToken, sealToken } from './sealed.ts'
@@ -42,21 +54,27 @@ export const TOUCH_INTERVAL_MS = 5 * 60 * 1000
  * made by another process (the CLI, another instance) takes effect within seconds, not at the token's expiry.
  */
 export const STATUS_RECHECK_MS = 5_000
+/** How long a caller waits for a token in all (attempts, backoff, lease waits) unless configured otherwise. */
+export const DEFAULT_TOKEN_DEADLINE_MS = 15_000
+/** Retry-After on a transient token-endpoint failure that came without one while the breaker is closed. */
+export const TRANSIENT_RETRY_AFTER_SECONDS = 5
+/** Writes of a rotated refresh token: attempts and the backoff before the second one (doubling). */
+const ROTATED_WRITE_ATTEMPTS = 4
+const ROTATED_WRITE_BACKOFF_MS = 100
 /** At most one client-secret alarm event per process in this window. */
 const ALARM_INTERVAL_MS = 10 * 60 * 1000
 const LEASE_POLL_MIN_MS = 50
 const LEASE_POLL_MAX_MS = 500
 const FAILURE_BACKOFF_BASE_MS = 60_000
 const FAILURE_BACKOFF_MAX_MS = 60 * 60 * 1000
-const APP_WIDE_CODES = new Set(['lwa_invalid_client', 'lwa_unauthorized_client'])
-/** Failures that say LWA is unwell (after the client's own retries), as opposed to one bad request. */
-const TRANSIENT_CODES = new Set([
-  'lwa_server_error',
-  'lwa_temporarily_unavailable',
-  'lwa_throttled',
-  'lwa_unreachable',
-  'lwa_unexpected_response',
-])
+/**
+ * Failures that say LWA is unwell (after the client's own retries), as opposed to one bad request: the
+ * retryable codes of ERROR_CODES, plus a garbled answer, which is not worth re-sending at once but is just as
+ * much a sign of an unwell endpoint.
+ */
+function isTransient(code: ErrorCode): boolean {
+  return isRetryable(code) || code === 'lwa_unexpected_response'
+}
 
 export interface AccessToken {
   readonly accessToken: string
@@ -76,6 +94,16 @@ export interface TokenManagerOptions {
   /** Token-endpoint calls in flight at once from this process. */
   readonly maxConcurrentRefreshes?: number
   readonly breaker?: CircuitBreaker
+  /**
+   * Longest a caller (not the background refresher) waits for a token, in ms. Default 15 s. `Infinity` turns
+   * the deadline off (the behaviour before issue 8; the outage benchmark compares).
+   */
+  readonly deadlineMs?: number
+  /**
+   * Default true: after a failed refresh, and for the breaker's half-open probe, one attempt per call. False
+   * restores the behaviour before issue 8 (every call retries within the policy); the outage benchmark compares.
+   */
+  readonly singleAttemptWhileFailing?: boolean
 }
 
 export interface GetTokenOptions {
@@ -102,6 +130,13 @@ export class TokenManager {
   readonly #cache = new Map<string, CacheEntry>()
   readonly #inflight = new Map<string, Promise<AccessToken>>()
   readonly #touched = new Map<string, number>()
+  /**
+   * Rotated refresh tokens LWA issued that could not be stored yet, with the row version they replace. The
+   * next refresh of that connection sends this one (the old one may already be dead) and stores it.
+   */
+  readonly #unsaved = new Map<string, { readonly refreshToken: string; readonly version: number }>()
+  readonly #deadlineMs: number
+  readonly #singleAttemptWhileFailing: boolean
   #lastAlarmAt = Number.NEGATIVE_INFINITY
 
   constructor(options: TokenManagerOptions, deps: Deps) {
@@ -114,7 +149,16 @@ export class TokenManager {
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
     this.#owner = options.owner ?? `proc_${base64url(deps.randomBytes(9))}`
     this.#gate = new PriorityGate(options.maxConcurrentRefreshes ?? 16)
-    this.breaker = options.breaker ?? new CircuitBreaker({}, deps.now)
+    this.breaker = options.breaker ?? new CircuitBreaker({}, deps.now, deps.metrics)
+    this.#deadlineMs = options.deadlineMs ?? DEFAULT_TOKEN_DEADLINE_MS
+    this.#singleAttemptWhileFailing = options.singleAttemptWhileFailing ?? true
+    if (Number.isNaN(this.#deadlineMs) || this.#deadlineMs <= 0) {
+      throw new TypeError('The token deadline must be a positive number of milliseconds.')
+    }
+  }
+
+  get #metrics() {
+    return this.#deps.metrics ?? NO_METRICS
   }
 
   get refreshMarginMs(): number {
@@ -146,6 +190,7 @@ export class TokenManager {
           cached.touchedAt = now
           this.#touch(connectionId, now)
         }
+        this.#metrics.tokenRequest('cached')
         return cached.promise
       }
     }
@@ -158,21 +203,78 @@ export class TokenManager {
         now - cached.checkedAt < STATUS_RECHECK_MS &&
         cached.token.expiresAt - minValidityMs > now
       ) {
+        this.#metrics.tokenRequest('cached')
         return cached.promise
       }
     }
+    const priority = options?.priority ?? 'on_demand'
     const running = this.#inflight.get(connectionId)
-    if (running) return running
+    const timed = priority !== 'background' && Number.isFinite(this.#deadlineMs)
+    if (running) {
+      if (!timed) return running
+      return this.#withDeadline(running, now, () => 'waited')
+    }
+    const outcome: Outcome = { kind: 'cached' }
+    const deadline = timed ? now + this.#deadlineMs : undefined
     const work = this.#obtain(
       connectionId,
       options?.forceRefresh === true,
       minValidityMs,
-      options?.priority ?? 'on_demand',
+      priority,
+      deadline,
+      outcome,
     ).finally(() => {
       this.#inflight.delete(connectionId)
     })
     this.#inflight.set(connectionId, work)
-    return work
+    // The background refresher is bounded by its lease and is not a caller who waits
+    if (!timed) return work
+    return this.#withDeadline(work, now, () => outcome.kind)
+  }
+
+  /**
+   * The caller's view of a (possibly shared) refresh: the token, or `lwa_unreachable` with Retry-After once
+   * the caller's deadline has passed. The refresh itself is not cancelled: a later caller gets its result.
+   * The timer is wall time (unlike the attempts' stall-tolerant timeouts): the deadline is a promise to the
+   * caller, whatever made us slow.
+   */
+  #withDeadline(
+    work: Promise<AccessToken>,
+    startedAt: number,
+    outcome: () => Outcome['kind'],
+  ): Promise<AccessToken> {
+    const metrics = this.#metrics
+    const waitMs = Math.max(0, startedAt + this.#deadlineMs - this.#deps.now())
+    return new Promise<AccessToken>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        metrics.tokenRequest('error')
+        reject(
+          new SpConnectError('lwa_unreachable', {
+            detail: `no access token within the ${this.#deadlineMs} ms deadline; the refresh goes on`,
+            retryAfterSeconds: this.#retryAfterSeconds(),
+          }),
+        )
+      }, waitMs)
+      timer.unref?.()
+      work.then(
+        (token) => {
+          clearTimeout(timer)
+          metrics.tokenRequest(outcome())
+          resolve(token)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          metrics.tokenRequest('error')
+          reject(error)
+        },
+      )
+    })
+  }
+
+  /** Retry-After for a caller we could not serve: the breaker's remaining open time, else a short pause. */
+  #retryAfterSeconds(): number {
+    const openMs = this.breaker.retryAfterMs()
+    return openMs > 0 ? Math.max(1, Math.ceil(openMs / 1000)) : TRANSIENT_RETRY_AFTER_SECONDS
   }
 
   /** Forgets the cached token (after a disconnect or re-authorization). */
@@ -207,6 +309,8 @@ export class TokenManager {
     force: boolean,
     minValidityMs: number,
     priority: Priority,
+    deadline: number | undefined,
+    outcome: Outcome,
   ): Promise<AccessToken> {
     let row: ConnectionRecord
     try {
@@ -227,42 +331,72 @@ export class TokenManager {
         retryAfterSeconds: Math.max(1, Math.ceil(this.breaker.retryAfterMs() / 1000)),
       })
     }
-    return this.#refreshUnderLease(row, force, minValidityMs, priority)
+    // In half-open this call is the breaker's one probe: a single attempt, see circuit-breaker.ts. After a
+    // failed refresh, calls make one attempt each until one succeeds: retrying into an outage only multiplies
+    // the load (issue 8: 49 of 64 token-endpoint calls were retries during an outage)
+    const call: RefreshCall = {
+      priority,
+      force,
+      deadline,
+      probe: this.breaker.probing,
+      singleAttempt: this.#singleAttemptWhileFailing && (this.breaker.probing || this.breaker.failing),
+      outcome,
+    }
+    return this.#refreshUnderLease(row, minValidityMs, call)
   }
 
   async #refreshUnderLease(
     initial: ConnectionRecord,
-    force: boolean,
     minValidityMs: number,
-    priority: Priority,
+    call: RefreshCall,
   ): Promise<AccessToken> {
+    const { force } = call
     // A live holder finishes within its lease, and an expired lease is taken over on the next try; the deadline
     // only guards against a chain of holders that all stall.
     const deadline = this.#deps.now() + 3 * this.#leaseMs
     let pollMs = LEASE_POLL_MIN_MS
+    let waitingSince: number | undefined
+    const waited = () => {
+      if (waitingSince === undefined) return
+      this.#metrics.leaseWait(Math.max(0, this.#deps.now() - waitingSince) / 1000)
+      waitingSince = undefined
+    }
     for (;;) {
       const now = this.#deps.now()
       const leased = await this.#store.acquireLease(initial.id, this.#owner, now + this.#leaseMs, now)
       if (leased) {
+        waited()
         try {
           // Someone may have refreshed between our read and the lease: use their token (unless forced and
           // it is still the very token we were asked to replace).
           const fresh = usable(leased)
           const stored =
             force && fresh.version === initial.version ? undefined : this.#storedToken(fresh, minValidityMs)
-          if (stored) return stored
-          const refreshed = await this.#refresh(fresh, priority, now + this.#leaseMs)
+          if (stored) {
+            if (fresh.version !== initial.version) call.outcome.kind = 'waited'
+            this.#releaseProbe(call)
+            return stored
+          }
+          const refreshed = await this.#refresh(fresh, now + this.#leaseMs, call)
           if (refreshed) return refreshed
-          // The lease ran out while we queued for a slot: take it again (someone may have refreshed meanwhile).
+          // The lease ran out while we queued for a slot, or before LWA answered while the caller can still
+          // wait: take it again (someone may have refreshed meanwhile).
         } finally {
           await this.#store.releaseLease(initial.id, this.#owner)
         }
+      } else {
+        waitingSince ??= this.#deps.now()
       }
       // Another process holds the lease: wait for its result, re-reading the row with growing pauses.
       const row = usable(await this.#store.getConnection(initial.id))
       if (row.version !== initial.version) {
         const stored = this.#storedToken(row, MIN_USABLE_MS)
-        if (stored) return stored
+        if (stored) {
+          waited()
+          call.outcome.kind = 'waited'
+          this.#releaseProbe(call)
+          return stored
+        }
       }
       if (this.#deps.now() > deadline) throw new SpConnectError('lease_timeout', { retryAfterSeconds: 5 })
       // The store ends the pause early when the row changes (PostgreSQL: NOTIFY from any instance; SQLite: this
@@ -273,15 +407,23 @@ export class TokenManager {
     }
   }
 
-  /** Refreshes under a held lease; undefined if the lease ran out before LWA could be asked. */
+  /**
+   * Refreshes under a held lease; undefined if the lease ran out before LWA could be asked, or before it
+   * answered while the caller's deadline still leaves time for another go.
+   */
   async #refresh(
     row: ConnectionRecord,
-    priority: Priority,
     leaseUntil: number,
+    call: RefreshCall,
   ): Promise<AccessToken | undefined> {
     if (row.refreshTokenCiphertext === null) throw new SpConnectError('connection_disconnected')
-    const refreshToken = openToken(this.#keyring, row.id, 'refresh_token', row.refreshTokenCiphertext)
-    const release = await this.#gate.acquire(priority)
+    const storedRefreshToken = openToken(this.#keyring, row.id, 'refresh_token', row.refreshTokenCiphertext)
+    // A rotated token we could not store is the live one; unless the row moved on (a re-authorization) since
+    const unsaved = this.#unsaved.get(row.id)
+    if (unsaved !== undefined && unsaved.version !== row.version) this.#unsaved.delete(row.id)
+    const refreshToken =
+      unsaved !== undefined && unsaved.version === row.version ? unsaved.refreshToken : storedRefreshToken
+    const release = await this.#gate.acquire(call.priority)
     const requestedAt = this.#deps.now()
     // Waiting for a slot counted against the lease; what is left bounds the whole LWA call, retries included.
     const remaining = leaseUntil - requestedAt - Math.min(LEASE_SAFETY_MS, this.#leaseMs / 4)
@@ -289,26 +431,54 @@ export class TokenManager {
       release()
       return undefined
     }
+    // A caller's refresh renews its lease while LWA is slow (up to the caller's deadline), so a slow answer or a
+    // starved machine is waited for instead of abandoned; the background refresher keeps its fixed lease bound
+    const lease = this.#leaseGuard(row.id, remaining, call.deadline !== undefined)
+    const leaseSignal = lease.signal
     let tokens: Awaited<ReturnType<LwaClient['refresh']>>
     try {
-      tokens = await this.#lwa.refresh(refreshToken, { signal: AbortSignal.timeout(remaining) })
+      tokens = await this.#lwa.refresh(refreshToken, {
+        signal: leaseSignal,
+        deadline: call.deadline,
+        ...(call.singleAttempt ? { maxAttempts: 1 } : {}),
+      })
     } catch (error) {
-      return await this.#onRefreshError(row, asTokenEndpointError(error))
+      // The lease (not LWA) ended the call, and the caller can still wait: go again under a new lease rather
+      // than report LWA unreachable (issue 8: a busy machine, or one slow answer, must not fail such a caller)
+      if (
+        leaseSignal.aborted &&
+        !call.probe &&
+        call.deadline !== undefined &&
+        this.#deps.now() < call.deadline
+      ) {
+        this.#deps.logger.info(
+          { connectionId: row.id, code: 'lwa_unreachable' },
+          'token request outlived its lease; trying again within the caller deadline',
+        )
+        return undefined
+      }
+      return await this.#onRefreshError(row, asTokenEndpointError(error), call)
     } finally {
       release()
+      await lease.dispose()
     }
     this.breaker.recordSuccess()
     // Expiry counts from when we asked, not when the answer arrived, so network time never makes us late.
     const expiresAt = requestedAt + tokens.expiresIn * 1000
-    const rotated = tokens.refreshToken !== null && tokens.refreshToken !== refreshToken
-    const updated = await this.#store.updateTokens(row.id, row.version, {
-      accessTokenCiphertext: sealToken(this.#keyring, row.id, 'access_token', tokens.accessToken),
-      accessTokenExpiresAt: expiresAt,
-      ...(rotated && tokens.refreshToken !== null
-        ? { refreshTokenCiphertext: sealToken(this.#keyring, row.id, 'refresh_token', tokens.refreshToken) }
-        : {}),
-      now: this.#deps.now(),
-    })
+    const newRefreshToken = tokens.refreshToken ?? (refreshToken !== storedRefreshToken ? refreshToken : null)
+    const rotated = newRefreshToken !== null && newRefreshToken !== storedRefreshToken
+    if (rotated) this.#unsaved.set(row.id, { refreshToken: newRefreshToken, version: row.version })
+    const write = () =>
+      this.#store.updateTokens(row.id, row.version, {
+        accessTokenCiphertext: sealToken(this.#keyring, row.id, 'access_token', tokens.accessToken),
+        accessTokenExpiresAt: expiresAt,
+        ...(rotated
+          ? { refreshTokenCiphertext: sealToken(this.#keyring, row.id, 'refresh_token', newRefreshToken) }
+          : {}),
+        now: this.#deps.now(),
+      })
+    const updated = rotated ? await this.#writeRotated(row, write, call) : await write()
+    this.#unsaved.delete(row.id)
     if (!updated) {
       // A newer writer (a re-authorization) got there first: its token wins over ours.
       const newer = this.#storedToken(usable(await this.#store.getConnection(row.id)), MIN_USABLE_MS)
@@ -325,12 +495,137 @@ export class TokenManager {
     }
     const token = Object.freeze({ accessToken: tokens.accessToken, expiresAt })
     this.#remember(row.id, token)
+    call.outcome.kind = 'refreshed'
+    this.#countRefresh(call, 'ok')
     return token
   }
 
-  async #onRefreshError(row: ConnectionRecord, error: unknown): Promise<AccessToken> {
+  /**
+   * Stores a rotated refresh token: LWA may already have invalidated the old one, so losing the new one would
+   * cost the seller a re-authorization. Retried with backoff; if every write fails the token stays in memory
+   * (#unsaved, used by the next refresh), an alert event is raised (best effort: the store is likely what is
+   * failing), and the caller fails with the store's error. The access token is never handed out before.
+   */
+  async #writeRotated<T>(row: ConnectionRecord, write: () => Promise<T>, call: RefreshCall): Promise<T> {
+    let lastError: unknown
+    for (let attempt = 1; attempt <= ROTATED_WRITE_ATTEMPTS; attempt++) {
+      try {
+        return await write()
+      } catch (error) {
+        lastError = error
+        this.#deps.logger.warn(
+          { connectionId: row.id, attempt, code: isSpConnectError(error) ? error.code : 'store' },
+          'storing a rotated refresh token failed',
+        )
+        if (attempt < ROTATED_WRITE_ATTEMPTS) {
+          const ceiling = ROTATED_WRITE_BACKOFF_MS * 2 ** (attempt - 1)
+          await this.#deps.sleep(Math.round(ceiling * (0.5 + this.#deps.random() / 2)))
+        }
+      }
+    }
+    const code = isSpConnectError(lastError) ? lastError.code : 'store_unavailable'
+    try {
+      await this.#events.record('app.refresh_token_write_failed', row.id, {
+        error: code,
+        attempts: ROTATED_WRITE_ATTEMPTS,
+      })
+    } catch (error) {
+      // The alert goes to the log at least; the event store is usually the store that just failed
+      this.#deps.logger.error(
+        {
+          event: 'app.refresh_token_write_failed',
+          connectionId: row.id,
+          code: isSpConnectError(error) ? error.code : 'store',
+        },
+        'a rotated refresh token is held in memory only and the alert event could not be recorded',
+      )
+    }
+    this.#countRefresh(call, 'error')
+    if (isSpConnectError(lastError)) throw lastError
+    throw new SpConnectError('store_unavailable', {
+      cause: lastError,
+      detail: 'a rotated refresh token could not be stored; it is kept in memory for the next refresh',
+      retryAfterSeconds: 1,
+    })
+  }
+
+  /**
+   * A signal that aborts `remainingMs` before the lease would run out (wall time: other processes judge the
+   * lease by it). With `renew`, the lease is extended every third of its length while the call runs
+   * (`acquireLease` accepts its own owner), and the abort moves with it; if another process took the lease
+   * meanwhile (ours had expired), the call is abandoned at once, as fencing requires.
+   */
+  #leaseGuard(
+    id: string,
+    remainingMs: number,
+    renew: boolean,
+  ): { signal: AbortSignal; dispose(): Promise<void> } {
+    const controller = new AbortController()
+    const lost = () => controller.abort(new DOMException('The refresh lease ran out.', 'TimeoutError'))
+    const safetyMs = Math.min(LEASE_SAFETY_MS, this.#leaseMs / 4)
+    let disposed = false
+    let renewal: Promise<void> | undefined
+    let abortTimer: ReturnType<typeof setTimeout> | undefined
+    /**
+     * Extends the lease. `final`: the local bound is up, so unless the store still gives us the lease (nobody
+     * took it over, even if it expired), the call is abandoned. A starved process thereby asks the store rather
+     * than its own late timers whether it still holds the lease.
+     */
+    const extend = (final: boolean) => {
+      if (renewal !== undefined || disposed || controller.signal.aborted) return
+      const now = this.#deps.now()
+      renewal = this.#store
+        .acquireLease(id, this.#owner, now + this.#leaseMs, now)
+        .then(
+          (held) => {
+            if (disposed || controller.signal.aborted) return
+            if (!held) return lost()
+            arm(Math.max(0, this.#leaseMs - safetyMs))
+          },
+          () => {
+            // A renewal that failed leaves the current bound in place; at the bound itself, give up
+            if (final) lost()
+          },
+        )
+        .finally(() => {
+          renewal = undefined
+        })
+    }
+    const arm = (ms: number) => {
+      if (abortTimer !== undefined) clearTimeout(abortTimer)
+      abortTimer = setTimeout(() => (renew ? extend(true) : lost()), ms)
+      abortTimer.unref?.()
+    }
+    arm(remainingMs)
+    const renewTimer = renew ? setInterval(() => extend(false), Math.max(10, this.#leaseMs / 3)) : undefined
+    renewTimer?.unref?.()
+    return {
+      signal: controller.signal,
+      // Waits for a renewal in flight, so it cannot land after the lease is released and take it again
+      dispose: async () => {
+        disposed = true
+        if (abortTimer !== undefined) clearTimeout(abortTimer)
+        if (renewTimer !== undefined) clearInterval(renewTimer)
+        await renewal
+      },
+    }
+  }
+
+  #countRefresh(call: RefreshCall, outcome: 'ok' | 'invalid_grant' | 'error'): void {
+    // The background refresher counts its own refreshes (refresher.ts)
+    if (call.priority === 'background') return
+    this.#metrics.refresh(call.force ? 'forced' : 'caller', outcome)
+  }
+
+  /** A probe that found a token without asking LWA says nothing about LWA: let the next caller probe. */
+  #releaseProbe(call: RefreshCall): void {
+    if (call.probe) this.breaker.recordNeutral()
+  }
+
+  async #onRefreshError(row: ConnectionRecord, error: unknown, call: RefreshCall): Promise<AccessToken> {
     const code = isSpConnectError(error) ? error.code : 'internal'
     const now = this.#deps.now()
+    this.#countRefresh(call, code === 'lwa_invalid_grant' ? 'invalid_grant' : 'error')
     if (code === 'lwa_invalid_grant') {
       this.breaker.recordNeutral()
       const current = await this.#store.getConnection(row.id)
@@ -354,8 +649,8 @@ export class TokenManager {
       })
     }
 
-    const appWide = APP_WIDE_CODES.has(code)
-    const transient = TRANSIENT_CODES.has(code)
+    const appWide = isAppWide(code)
+    const transient = isTransient(code)
     if (appWide || transient) this.breaker.recordFailure(appWide)
     else this.breaker.recordNeutral()
     if (appWide && now - this.#lastAlarmAt >= ALARM_INTERVAL_MS) {
@@ -375,7 +670,31 @@ export class TokenManager {
     // LWA could not help, but the token we have may still serve this caller for a while.
     const stillValid = this.#storedToken(recorded ?? row, MIN_USABLE_MS)
     if (stillValid) return stillValid
-    throw error
+    throw this.#withRetryAfter(error)
+  }
+
+  /** A 503 always tells the client when to come back, also before the breaker opens (issue 8). */
+  #withRetryAfter(error: unknown): unknown {
+    if (!isSpConnectError(error) || error.status !== 503 || error.retryAfterSeconds !== undefined)
+      return error
+    const retryAfterMs = this.#retryAfterSeconds() * 1000
+    if (error instanceof LwaError) {
+      return new LwaError(error.code, {
+        detail: error.detail,
+        cause: error.cause,
+        oauthError: error.oauthError,
+        httpStatus: error.httpStatus,
+        requestId: error.requestId,
+        errorIndex: error.errorIndex,
+        retryable: error.retryable,
+        retryAfterMs,
+      })
+    }
+    return new SpConnectError(error.code, {
+      cause: error,
+      ...(error.detail === undefined ? {} : { detail: error.detail }),
+      retryAfterSeconds: retryAfterMs / 1000,
+    })
   }
 
   /** The row's access token if it stays valid for `minValidityMs`, decrypted and cached. */
@@ -415,6 +734,23 @@ export class TokenManager {
       touchedAt: this.#touched.get(connectionId) ?? now,
     })
   }
+}
+
+/** How a caller's token came: from memory or the row, a refresh it made, or another's refresh it waited for. */
+interface Outcome {
+  kind: 'cached' | 'refreshed' | 'waited'
+}
+
+/** What one refresh is for: who asked, by when, and whether it is the breaker's half-open probe. */
+interface RefreshCall {
+  readonly priority: Priority
+  readonly force: boolean
+  /** The caller's deadline on `deps.now`'s clock; undefined for the background refresher. */
+  readonly deadline: number | undefined
+  readonly probe: boolean
+  /** The breaker's probe, or LWA failed the last refresh: no retries for this one. */
+  readonly singleAttempt: boolean
+  readonly outcome: Outcome
 }
 
 interface CacheEntry {
