@@ -1,24 +1,71 @@
 /**
  * pino, with redaction as a second line of defence: code never logs tokens, secrets, codes or state values,
  * and should a field with such a name ever reach a log line anyway, pino replaces it.
+ *
+ * Redaction goes by exact path (top level, and inside the objects named in REDACTED_CONTAINERS), not by any
+ * field of a name anywhere: `code` and `errorCode` carry our own error codes
+ * (`lwa_invalid_client`, `decryption_failed`), which operators alert on, so they are never redacted. An
+ * authorization code is only ever named `spapi_oauth_code`, `authorization_code` or `authorizationCode`.
  */
 import { pino } from 'pino'
 import type { Logger } from './core/deps.ts'
 
-export const REDACTED_FIELDS = [
+/** Field names that hold secrets, redacted at the top level of a line and one object down. */
+export const SECRET_FIELDS = [
+  // OAuth / LWA
   'access_token',
   'refresh_token',
   'client_secret',
-  'code',
   'spapi_oauth_code',
+  'authorization_code',
   'state',
   'amazon_state',
-  'authorization',
-  'cookie',
   'accessToken',
   'refreshToken',
   'clientSecret',
+  'authorizationCode',
+  'oauthCode',
+  // our own credentials
   'apiKey',
+  'api_key',
+  'metricsKey',
+  'password',
+  'secret',
+  'webhookSecret',
+  'signingSecret',
+  'sessionToken',
+  // HTTP
+  'authorization',
+  'cookie',
+  'set-cookie',
+] as const
+
+/** A pino redaction path segment: plain names as `.name`, others (hyphens) in brackets. */
+const segment = (field: string): string => (/^[A-Za-z_$][\w$]*$/.test(field) ? `.${field}` : `["${field}"]`)
+
+/**
+ * Objects a log line may carry secrets inside: their secret fields are redacted too. Named rather than `*`:
+ * pino's wildcard paths cost about 30 µs per line on the benchmark machine (docs/benchmarks.md §8), named ones
+ * almost nothing.
+ */
+export const REDACTED_CONTAINERS = [
+  'headers',
+  'req.headers',
+  'request.headers',
+  'res.headers',
+  'response.headers',
+  'body',
+  'form',
+  'query',
+  'data',
+  'params',
+  'credentials',
+] as const
+
+/** Every redacted path: each secret field at the top level and inside each container. */
+export const REDACTED_PATHS: readonly string[] = [
+  ...SECRET_FIELDS.map((f) => segment(f).replace(/^\./, '')),
+  ...REDACTED_CONTAINERS.flatMap((container) => SECRET_FIELDS.map((f) => `${container}${segment(f)}`)),
 ]
 
 export function createLogger(level: string, destination: NodeJS.WritableStream = process.stdout): Logger {
@@ -26,11 +73,10 @@ export function createLogger(level: string, destination: NodeJS.WritableStream =
     {
       level,
       base: { service: 'sp-connect' },
-      redact: {
-        paths: [...REDACTED_FIELDS, ...REDACTED_FIELDS.map((f) => `*.${f}`)],
-        censor: '[redacted]',
-      },
+      redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
     },
-    pino.destination({ dest: destination === process.stderr ? 2 : 1, sync: false }),
+    destination === process.stdout || destination === process.stderr
+      ? pino.destination({ dest: destination === process.stderr ? 2 : 1, sync: false })
+      : destination,
   )
 }

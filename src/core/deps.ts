@@ -3,6 +3,7 @@
  * `fetch` straight into the simulator, move the clock, and make randomness deterministic.
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto'
+import type { Metrics } from './metrics.ts'
 
 export interface Logger {
   debug(obj: object, msg?: string): void
@@ -21,6 +22,8 @@ export interface Deps {
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
   /** A number in [0, 1) for jitter; injected for reproducible tests. */
   readonly random: () => number
+  /** Where counters and timings go (src/core/metrics.ts); absent means `NO_METRICS`. */
+  readonly metrics?: Metrics
 }
 
 export const silentLogger: Logger = Object.freeze({

@@ -9,6 +9,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { RateLimitRule } from '../config.ts'
 import { sha256 } from '../core/encoding.ts'
 import { SpConnectError } from '../core/errors.ts'
+import { NO_METRICS } from '../core/metrics.ts'
 import type { Runtime } from '../runtime.ts'
 import { addressBucket, resolveClientAddress, socketAddress } from './client-address.ts'
 import type { ServerEnv } from './context.ts'
@@ -234,6 +235,7 @@ function limited(waitMs: number, detail: string): SpConnectError {
 export function abuseLimits(runtime: Runtime): MiddlewareHandler<ServerEnv> {
   const { rateLimits, trustedProxyHops } = runtime.config
   const { now, logger } = runtime.deps
+  const metrics = runtime.deps.metrics ?? NO_METRICS
   const browser = new RateLimiter(rateLimits.browser, { now })
   const api = new RateLimiter(rateLimits.api, { now })
   const failures = new FailureLimiter({ maxFailures: rateLimits.authFailuresPerMinute, now })
@@ -247,7 +249,10 @@ export function abuseLimits(runtime: Runtime): MiddlewareHandler<ServerEnv> {
     if (isBrowserEntryPoint(path)) {
       if (!browser.enabled) return next()
       const wait = browser.take(clientKey(c))
-      if (wait > 0) throw limited(wait, 'browser entry point rate limit per client address')
+      if (wait > 0) {
+        metrics.rateLimited('browser')
+        throw limited(wait, 'browser entry point rate limit per client address')
+      }
       return next()
     }
     if (!isApiPath(path)) return next()
@@ -256,11 +261,17 @@ export function abuseLimits(runtime: Runtime): MiddlewareHandler<ServerEnv> {
     const address = failures.enabled ? clientKey(c) : ''
     if (failures.enabled && (credential === undefined || !goodCredentials.has(credential))) {
       const blocked = failures.blockedFor(address)
-      if (blocked > 0) throw limited(blocked, 'address blocked after repeated bad API credentials')
+      if (blocked > 0) {
+        metrics.rateLimited('bad_credentials')
+        throw limited(blocked, 'address blocked after repeated bad API credentials')
+      }
     }
     if (credential !== undefined) {
       const wait = api.take(credential)
-      if (wait > 0) throw limited(wait, 'API rate limit per key')
+      if (wait > 0) {
+        metrics.rateLimited('api_key')
+        throw limited(wait, 'API rate limit per key')
+      }
     }
     await next()
     const status = c.res.status

@@ -15,6 +15,7 @@ import type { DeliveryRecord, DeliveryResult, Store } from '../../store/store.ts
 import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
 import { parseRetryAfter } from '../lwa/retry.ts'
+import { webhookMetricsOf } from '../metrics.ts'
 import { SIGNATURE_HEADER, signWebhook } from './signature.ts'
 import { webhookBody } from './webhook-payload.ts'
 
@@ -95,7 +96,7 @@ export class WebhookDeliveryWorker {
   readonly #store: Store
   readonly #secret: string | readonly string[]
   readonly #settings: Settings
-  readonly #deps: Pick<Deps, 'fetch' | 'now' | 'sleep' | 'random' | 'randomBytes' | 'logger'>
+  readonly #deps: Pick<Deps, 'fetch' | 'now' | 'sleep' | 'random' | 'randomBytes' | 'logger' | 'metrics'>
   #loop: Promise<void> | undefined
   #abort: AbortController | undefined
 
@@ -138,7 +139,10 @@ export class WebhookDeliveryWorker {
         const delivery = claimed[i]
         if (!delivery) continue
         const outcome = await this.#attemptSafely(delivery, leaseUntil)
-        if (outcome !== 'skipped') counts[outcome] += 1
+        if (outcome !== 'skipped') {
+          counts[outcome] += 1
+          webhookMetricsOf(this.#deps.metrics)?.webhookDelivery(outcome)
+        }
       }
     }
     await Promise.all(Array.from({ length: Math.min(concurrency, claimed.length) }, lane))

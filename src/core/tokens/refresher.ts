@@ -12,11 +12,19 @@ import type { ConnectionRecord, RefreshCandidateQuery, Store } from '../../store
 import type { Deps } from '../deps.ts'
 import { isSpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
+import { NO_METRICS } from '../metrics.ts'
 import type { TokenManager } from './manager.ts'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
+
+/** The refresher's defaults for which connections are due; the metrics' backlog gauge uses the same. */
+export const REFRESHER_DEFAULTS = {
+  warmWindowMs: 6 * HOUR,
+  lookaheadMs: 10 * MINUTE,
+  idleCheckIntervalMs: DAY,
+} as const
 
 export interface RefresherOptions {
   readonly store: Store
@@ -56,9 +64,7 @@ export class BackgroundRefresher {
 
   constructor(options: RefresherOptions, deps: Deps) {
     this.#options = {
-      warmWindowMs: 6 * HOUR,
-      lookaheadMs: 10 * MINUTE,
-      idleCheckIntervalMs: DAY,
+      ...REFRESHER_DEFAULTS,
       pollIntervalMs: 15_000,
       batchSize: 200,
       reminderDays: [30, 7, 1],
@@ -181,10 +187,15 @@ export class BackgroundRefresher {
         forceRefresh: !warm,
       })
       counts.refreshed++
+      this.#metrics.refresh('background', 'ok')
     } catch (error) {
       const code = isSpConnectError(error) ? error.code : 'internal'
       if (code === 'connection_needs_reauthorization') counts.needsReauthorization++
       else counts.failed++
+      this.#metrics.refresh(
+        'background',
+        code === 'connection_needs_reauthorization' ? 'invalid_grant' : 'error',
+      )
       // LWA signals throttling with HTTP 429 (its body may say temporarily_unavailable).
       if (code === 'lwa_throttled' || httpStatusOf(error) === 429) {
         counts.throttled = true
@@ -224,6 +235,10 @@ export class BackgroundRefresher {
       }
     }
     return sent
+  }
+
+  get #metrics() {
+    return this.#deps.metrics ?? NO_METRICS
   }
 
   async #pause(ms: number, signal?: AbortSignal): Promise<void> {

@@ -3,6 +3,19 @@
  * column, so a refresh token cannot be swapped into another connection or into the access-token column.
  */
 import type { CipherContext, Keyring } from '../crypto/keyring.ts'
+import { isSpConnectError } from '../errors.ts'
+import type { Metrics } from '../metrics.ts'
+
+/** Where each keyring's decryption failures are counted (set once by the runtime that built it). */
+const keyringMetrics = new WeakMap<Keyring, Metrics>()
+
+/**
+ * Counts failures to open tokens with this keyring in `metrics`. A side table rather than a parameter, so
+ * every caller of {@link openToken} is counted without passing metrics through.
+ */
+export function countDecryptionFailures(keyring: Keyring, metrics: Metrics): void {
+  keyringMetrics.set(keyring, metrics)
+}
 
 export type TokenColumn = 'refresh_token' | 'access_token'
 
@@ -25,5 +38,13 @@ export function openToken(
   column: TokenColumn,
   ciphertext: string,
 ): string {
-  return keyring.decrypt(ciphertext, connectionTokenContext(connectionId, column))
+  try {
+    return keyring.decrypt(ciphertext, connectionTokenContext(connectionId, column))
+  } catch (error) {
+    if (isSpConnectError(error) && (error.code === 'decryption_failed' || error.code === 'key_unavailable'))
+      keyringMetrics
+        .get(keyring)
+        ?.decryptionFailure(error.code === 'key_unavailable' ? 'key_unavailable' : 'tampered')
+    throw error
+  }
 }
