@@ -51,7 +51,7 @@ function report(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`)
-    return EXIT.config
+    return exitCodeFor(error.code)
   }
   if (isSpConnectError(error)) {
     const detail = error.code === 'invalid_request' && error.detail ? ` (${error.detail})` : ''

@@ -9,7 +9,16 @@
  * and otherwise runs to its timeout. Across processes sharing the file, the callers' polling (the timeout) is
  * the mechanism, as it was before waits existed.
  */
-import { chmodSync, closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  statSync,
+} from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import {
@@ -24,6 +33,8 @@ import {
   type SqliteStatement,
   sql,
 } from 'kysely'
+import { SpConnectError } from '../core/errors.ts'
+import { toStoreError } from './error-boundary.ts'
 import { createKyselyStore } from './kysely-store.ts'
 import type { Database } from './schema.ts'
 import type { Store } from './store.ts'
@@ -214,9 +225,30 @@ export class NodeSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * Creates the missing directories on the way to `dir` (0700), one level at a time. Not `mkdirSync` with
+ * `recursive`: on some file systems (under /proc) it retries forever instead of failing, and `migrate` or
+ * `serve` then hang without a word.
+ */
+function ensureDirectory(dir: string): void {
+  const missing: string[] = []
+  for (let current = dir; ; current = dirname(current)) {
+    try {
+      if (!statSync(current).isDirectory())
+        throw Object.assign(new Error(`${current} is not a directory`), { code: 'ENOTDIR' })
+      break
+    } catch (error) {
+      if (!(error instanceof Error && 'code' in error && error.code === 'ENOENT')) throw error
+      missing.push(current)
+      if (dirname(current) === current) break
+    }
+  }
+  for (const path of missing.reverse()) mkdirSync(path, { mode: 0o700 })
+}
+
 /** Creates the parent directory (0700) and the file (0600) if missing, and tightens an existing file to 0600. */
 function prepareFile(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  ensureDirectory(dirname(path))
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600)
   try {
     if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600)
@@ -251,8 +283,17 @@ export interface OpenSqliteOptions {
 export function openSqliteDatabase(path: string): DatabaseSync {
   const memory = path === ':memory:'
   const file = memory ? path : resolve(path)
-  if (!memory) prepareFile(file)
-  const db = new DatabaseSync(file, { enableForeignKeyConstraints: true })
+  try {
+    if (!memory) prepareFile(file)
+  } catch (error) {
+    throw unusable(file, error)
+  }
+  let db: DatabaseSync
+  try {
+    db = new DatabaseSync(file, { enableForeignKeyConstraints: true })
+  } catch (error) {
+    throw unusable(file, error)
+  }
   try {
     // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
     db.exec(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`)
@@ -262,9 +303,23 @@ export function openSqliteDatabase(path: string): DatabaseSync {
     if (!memory) tightenSidecars(file)
   } catch (error) {
     db.close()
-    throw error
+    // Busy (another process switching to WAL) is transient; anything else means the file cannot be used here.
+    const mapped = toStoreError(error)
+    throw mapped instanceof SpConnectError && mapped.code === 'store_unavailable' && isBusy(error)
+      ? mapped
+      : unusable(file, error)
   }
   return db
+}
+
+/** The file at `file` cannot be created, opened or written; the detail names the path and the system's reason. */
+function unusable(file: string, error: unknown): SpConnectError {
+  const reason =
+    error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : String(error)
+  return new SpConnectError('database_unusable', {
+    cause: error,
+    detail: `SQLite database ${file}: ${reason}`.slice(0, 300),
+  })
 }
 
 /**

@@ -2,6 +2,7 @@
  * The sp-connect CLI as a user runs it: real child processes (`node src/cli/main.ts …`) against a running
  * deployment (`startStack()`), configured only through the environment, sharing the service's SQLite file.
  */
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -379,7 +380,7 @@ describe('sp-connect CLI with a bad environment', () => {
       SP_CONNECT_LWA_CLIENT_ID: 'amzn1.application-oa2-client.0123456789abcdef',
       // Too short to be a client secret: reported by name, its value never shown.
       SP_CONNECT_LWA_CLIENT_SECRET: 'tiny-secret',
-      SP_CONNECT_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+      SP_CONNECT_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     }
     const result = await runCli(['serve'], env)
     expect(result.code).toBe(78)

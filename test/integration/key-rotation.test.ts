@@ -348,8 +348,13 @@ describe('key rotation', () => {
     expect(isSpConnectError(forced, 'key_unavailable')).toBe(true)
     const row = await stack.runtime.store.getConnection(underK2 ?? '')
     expect(row).toMatchObject({ status: 'active', statusReason: null, failureCount: 0, leaseOwner: null })
+    // No failure recorded: the only new event is the alert naming the missing key id, once for both requests.
+    await stack.runtime.integrityAlerts.settled()
     const eventsAfter = await stack.api('GET', `/v1/connections/${underK2}/events`)
-    expect(eventsAfter.json['data']).toEqual(eventsBefore.json['data'])
+    type Listed = { id: string; type: string; data: Record<string, unknown> }
+    const seen = new Set((eventsBefore.json['data'] as Listed[]).map((e) => e.id))
+    const added = (eventsAfter.json['data'] as Listed[]).filter((e) => !seen.has(e.id))
+    expect(added.map((e) => [e.type, e.data['keyId']])).toEqual([['app.key_unavailable', 'k2']])
     // …while the row under k1 works as before.
     expect((await stack.api('POST', `/v1/connections/${underK1}/access-token`)).status).toBe(200)
 

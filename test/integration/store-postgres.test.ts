@@ -308,7 +308,11 @@ describe.runIf(available)('PostgreSQL store', () => {
       await locker.query('begin')
       await locker.query('select 1 from connections where id = $1 for update', [row.id])
       const update = { accessTokenCiphertext: 'new', accessTokenExpiresAt: T0 + 90 * MINUTE, now: T0 + 1 }
-      await expect(store.updateTokens(row.id, row.version, update)).rejects.toMatchObject({ code: '57014' })
+      // The store's boundary reports our code; the driver's statement timeout is its cause.
+      await expect(store.updateTokens(row.id, row.version, update)).rejects.toMatchObject({
+        code: 'store_unavailable',
+        cause: { code: '57014' },
+      })
       await locker.query('rollback')
       expect(await store.getConnection(row.id)).toEqual(row)
       expect((await store.updateTokens(row.id, row.version, update))?.accessTokenCiphertext).toBe('new')
@@ -463,7 +467,8 @@ describe.runIf(available)('PostgreSQL store', () => {
       await terminate([await lockWaiter(app)])
       const outcome = await consume
       expect(outcome.ok).toBe(false)
-      expect(!outcome.ok && isConnectionLostError(outcome.error)).toBe(true)
+      expect(!outcome.ok && isSpConnectError(outcome.error, 'store_unavailable')).toBe(true)
+      expect(!outcome.ok && isConnectionLostError((outcome.error as Error).cause)).toBe(true)
       await locker.query('rollback')
       // The statement died before committing, and nobody ran it again: the state is still there, once.
       expect((await store.getAuthState('in-flight'))?.consumedAt).toBeNull()
@@ -575,7 +580,11 @@ describe.runIf(available)('PostgreSQL store', () => {
       await locker.query('begin')
       await locker.query('select 1 from connections where id = $1 for update', [row.id])
       const update = { accessTokenCiphertext: 'new', accessTokenExpiresAt: T0 + 90 * MINUTE, now: T0 + 1 }
-      await expect(store.updateTokens(row.id, row.version, update)).rejects.toMatchObject({ code: '57014' })
+      // The store's boundary reports our code; the driver's statement timeout is its cause.
+      await expect(store.updateTokens(row.id, row.version, update)).rejects.toMatchObject({
+        code: 'store_unavailable',
+        cause: { code: '57014' },
+      })
       await locker.query('rollback')
       const other = await store.insertConnection(connection())
       await store.disconnectConnection(other?.id ?? '', T0 + 2)

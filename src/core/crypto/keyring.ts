@@ -17,6 +17,17 @@ const IV_BYTES = 12
 const TAG_BYTES = 16
 const KEY_BYTES = 32
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/
+/**
+ * Key text is standard base64 (RFC 4648 §4, `+` and `/`, padded), as `openssl rand -base64 32` and
+ * `sp-connect keys generate` print it: 43 characters and one `=` for 32 bytes. Nothing else is accepted
+ * (no whitespace, no url-safe `-`/`_`, no missing padding), so two spellings can never name the same key.
+ */
+const KEY_TEXT = /^[A-Za-z0-9+/]{43}=$/
+/**
+ * 32 random bytes hold about 30 distinct values; fewer than this many means the key was not drawn at random
+ * (all zeros, a repeated byte, a short pattern). The chance that a random key falls below is below 1e-15.
+ */
+const MIN_DISTINCT_KEY_BYTES = 16
 
 /** Where a ciphertext lives; bound into the AAD. */
 export interface CipherContext {
@@ -30,9 +41,18 @@ export interface KeyringKey {
   readonly key: Uint8Array
 }
 
+/** A ciphertext that could not be opened: tampered with (or malformed), or under a key not in the keyring. */
+export interface DecryptFailure {
+  readonly code: 'decryption_failed' | 'key_unavailable'
+  /** The key id the ciphertext names, or null when it is too malformed to name one. */
+  readonly keyId: string | null
+  readonly context: CipherContext
+}
+
 export class Keyring {
   readonly #keys: ReadonlyMap<string, Uint8Array>
   readonly primaryKeyId: string
+  #onDecryptFailure: ((failure: DecryptFailure) => void) | undefined
 
   /** The first key is the primary. Throws on an empty ring, duplicate ids, bad ids or bad key lengths. */
   constructor(keys: readonly KeyringKey[]) {
@@ -42,6 +62,8 @@ export class Keyring {
     for (const { id, key } of keys) {
       if (!KEY_ID.test(id)) throw new TypeError(`Key id "${id}" must be 1-32 letters, digits, "-" or "_".`)
       if (key.length !== KEY_BYTES) throw new TypeError(`Key "${id}" must be exactly ${KEY_BYTES} bytes.`)
+      const weak = keyMaterialProblem(key)
+      if (weak !== undefined) throw new TypeError(`Key "${id}" ${weak}.`)
       if (map.has(id)) throw new TypeError(`Key id "${id}" appears twice in the keyring.`)
       map.set(id, Uint8Array.from(key))
     }
@@ -68,7 +90,29 @@ export class Keyring {
     return [VERSION, this.primaryKeyId, b64(iv), b64(tag), b64(body)].join('.')
   }
 
+  /**
+   * Tells `listener` about every ciphertext this keyring fails to open (the runtime raises alerts from it).
+   * One listener; it must not throw, and it is called before the error is thrown to the caller.
+   */
+  onDecryptFailure(listener: (failure: DecryptFailure) => void): void {
+    this.#onDecryptFailure = listener
+  }
+
   decrypt(ciphertext: string, context: CipherContext): string {
+    try {
+      return this.#decrypt(ciphertext, context)
+    } catch (error) {
+      const listener = this.#onDecryptFailure
+      if (listener !== undefined && error instanceof SpConnectError) {
+        if (error.code === 'decryption_failed' || error.code === 'key_unavailable') {
+          listener({ code: error.code, keyId: keyIdOrNull(ciphertext), context })
+        }
+      }
+      throw error
+    }
+  }
+
+  #decrypt(ciphertext: string, context: CipherContext): string {
     const parsed = parseCiphertext(ciphertext)
     const key = this.#keys.get(parsed.keyId)
     if (key === undefined) {
@@ -90,6 +134,14 @@ export class Keyring {
   }
 }
 
+function keyIdOrNull(ciphertext: string): string | null {
+  try {
+    return parseCiphertext(ciphertext).keyId
+  } catch {
+    return null
+  }
+}
+
 /** The key id a ciphertext was made with (to find rows still under an old key). */
 export function ciphertextKeyId(ciphertext: string): string {
   return parseCiphertext(ciphertext).keyId
@@ -105,9 +157,34 @@ export function parseKeyringSpec(spec: string): KeyringKey[] {
       const colon = part.indexOf(':')
       if (colon <= 0) throw new TypeError('Each key must be written as id:base64key.')
       const id = part.slice(0, colon)
-      const key = Buffer.from(part.slice(colon + 1), 'base64')
-      return { id, key: new Uint8Array(key) }
+      return { id, key: decodeKeyMaterial(part.slice(colon + 1), id) }
     })
+}
+
+/**
+ * Decodes one key's text strictly: canonical standard base64 of exactly 32 bytes that are not degenerate.
+ * Throws a TypeError naming the key id and the rule, never the text (it is the secret).
+ */
+export function decodeKeyMaterial(text: string, id: string): Uint8Array {
+  // Canonical: re-encoding the bytes gives the text back, so no junk character or non-zero pad bits slip by.
+  const bytes = Buffer.from(text, 'base64')
+  if (!KEY_TEXT.test(text) || bytes.toString('base64') !== text) {
+    throw new TypeError(
+      `key "${id}" is not ${KEY_BYTES} bytes of standard base64 (e.g. openssl rand -base64 32)`,
+    )
+  }
+  const weak = keyMaterialProblem(bytes)
+  if (weak !== undefined) throw new TypeError(`key "${id}" ${weak}`)
+  return new Uint8Array(bytes)
+}
+
+/** Why these key bytes are unfit (all zero, too few distinct bytes), or undefined when they look random. */
+export function keyMaterialProblem(key: Uint8Array): string | undefined {
+  if (key.every((byte) => byte === 0)) return 'is all zero bytes'
+  if (new Set(key).size < MIN_DISTINCT_KEY_BYTES) {
+    return `has fewer than ${MIN_DISTINCT_KEY_BYTES} distinct bytes, so it is not random`
+  }
+  return undefined
 }
 
 /** A new random 256-bit key, base64 encoded, for `sp-connect keys generate` and development. */
