@@ -4,7 +4,7 @@
  * problems name variables, never their values.
  */
 import { z } from 'zod'
-import { type KeyringKey, parseKeyringSpec } from './core/crypto/keyring.ts'
+import { type KeyringKey, keyMaterialProblem, parseKeyringSpec } from './core/crypto/keyring.ts'
 import { sha256 } from './core/encoding.ts'
 import type { DatabaseConfig } from './store/open.ts'
 
@@ -94,6 +94,11 @@ export interface AppConfig {
   readonly tokenRefreshMarginMs: number
   /** How long a process may hold a connection's refresh lease before another may take over. */
   readonly tokenLeaseMs: number
+  /**
+   * Longest a caller waits for an access token (all attempts and waits included) before a 503 with
+   * Retry-After; a refresh still running then goes on for the next caller. SP_CONNECT_TOKEN_DEADLINE_SECONDS.
+   */
+  readonly tokenDeadlineMs: number
   /** Life of a `state` value. */
   readonly stateTtlMs: number
   /** Origins an app may name in `return_to` (besides this service's own paths). */
@@ -122,9 +127,16 @@ export interface AppConfig {
   readonly port: number
   readonly host: string
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent'
+  /**
+   * Who may read `/metrics` in production: bearers of `SP_CONNECT_METRICS_KEY`, and/or anyone reaching the
+   * separate listener `SP_CONNECT_METRICS_ADDRESS` (host:port). Neither: `/metrics` answers 404. Dev: open.
+   */
+  readonly metrics?: { readonly key: string | null; readonly address: { host: string; port: number } | null }
 }
 
 export class ConfigError extends Error {
+  /** Its row in the one error table (`ERROR_CODES`): decides the CLI exit code (78). */
+  readonly code = 'config_invalid' as const
   readonly problems: readonly string[]
 
   constructor(problems: readonly string[]) {
@@ -199,6 +211,7 @@ function buildEnvSchema(allowHttpLoopback: boolean) {
     SP_CONNECT_API_KEYS: z.string().min(1, 'is required (name:key[,name:key…], keys of 32+ characters)'),
     SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(30).max(3000).default(300),
     SP_CONNECT_TOKEN_LEASE_SECONDS: z.coerce.number().int().min(1).max(600).default(60),
+    SP_CONNECT_TOKEN_DEADLINE_SECONDS: z.coerce.number().int().min(1).max(300).default(15),
     SP_CONNECT_RETURN_ORIGINS: z.string().default(''),
     SP_CONNECT_APP_SIGNIN_URL: url.optional(),
     SP_CONNECT_SELLER_START_URL: url.optional(),
@@ -213,7 +226,12 @@ function buildEnvSchema(allowHttpLoopback: boolean) {
       .regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1a73e8')
       .optional(),
     SP_CONNECT_WEBHOOK_URLS: z.string().default(''),
-    SP_CONNECT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    SP_CONNECT_WEBHOOK_SECRET: z
+      .string()
+      .min(32, 'must be at least 32 characters')
+      // A secret of one repeated character or a short repeated pattern is a placeholder, not a secret.
+      .refine((secret) => new Set(secret).size >= 8, 'must have at least 8 distinct characters')
+      .optional(),
     SP_CONNECT_REFRESHER: z.enum(['on', 'off']).default('on'),
     SP_CONNECT_REFRESH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     SP_CONNECT_REFRESH_RATE_PER_SECOND: z.coerce.number().min(0.1).max(1000).default(5),
@@ -236,6 +254,11 @@ function buildEnvSchema(allowHttpLoopback: boolean) {
       .max(7 * 24)
       .default(12),
     SP_CONNECT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+    SP_CONNECT_METRICS_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+    SP_CONNECT_METRICS_ADDRESS: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')
+      .optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     SP_CONNECT_HOST: z.string().default('0.0.0.0'),
   })
@@ -249,6 +272,13 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
   const insecure = env['SP_CONNECT_INSECURE_ALLOW_HTTP_LOOPBACK']
   const allowHttpLoopback = insecure === '1' || insecure === 'true'
   const parsed = buildEnvSchema(allowHttpLoopback).safeParse(definedOnly(env))
+  // Node then accepts any certificate, so the LWA client secret and refresh tokens would go to whoever answers.
+  // Only the documented test setting (loopback over plain http) may run that way.
+  if (env['NODE_TLS_REJECT_UNAUTHORIZED'] === '0' && !allowHttpLoopback) {
+    problems.push(
+      'NODE_TLS_REJECT_UNAUTHORIZED=0 turns off TLS certificate checks; unset it (trust a private CA with NODE_EXTRA_CA_CERTS instead)',
+    )
+  }
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = issue.path.join('.') || 'environment'
@@ -305,6 +335,7 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
     apiKeys,
     tokenRefreshMarginMs: e.SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS * 1000,
     tokenLeaseMs: e.SP_CONNECT_TOKEN_LEASE_SECONDS * 1000,
+    tokenDeadlineMs: e.SP_CONNECT_TOKEN_DEADLINE_SECONDS * 1000,
     stateTtlMs: 10 * 60 * 1000,
     returnOrigins,
     appSignInUrl: e.SP_CONNECT_APP_SIGNIN_URL ?? null,
@@ -338,7 +369,17 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
     port: e.PORT,
     host: e.SP_CONNECT_HOST,
     logLevel: e.SP_CONNECT_LOG_LEVEL,
+    metrics: Object.freeze({
+      key: e.SP_CONNECT_METRICS_KEY ?? null,
+      address: e.SP_CONNECT_METRICS_ADDRESS ? parseHostPort(e.SP_CONNECT_METRICS_ADDRESS) : null,
+    }),
   })
+}
+
+/** `host:port` or `[v6]:port`, already checked by the schema. */
+function parseHostPort(value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(':')
+  return { host: value.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(value.slice(colon + 1)) }
 }
 
 export function parseDatabaseUrl(value: string): DatabaseConfig {
@@ -380,6 +421,8 @@ function validateKeyring(keys: KeyringKey[]): KeyringKey[] {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(id))
       throw new Error('has a key id that is not 1-32 letters, digits, - or _')
     if (key.length !== 32) throw new Error(`key "${id}" is not 32 bytes of base64`)
+    const weak = keyMaterialProblem(key)
+    if (weak !== undefined) throw new Error(`key "${id}" ${weak}`)
     if (ids.has(id)) throw new Error(`names key "${id}" twice`)
     ids.add(id)
   }

@@ -6,14 +6,18 @@ import type { AppConfig } from './config.ts'
 import { SellersApiAccountIdentity } from './core/authorization/account-fingerprint.ts'
 import { AuthorizationFlows } from './core/authorization/flows.ts'
 import { LoginRequests } from './core/authorization/login-requests.ts'
+import { IntegrityAlerts } from './core/crypto/integrity-alerts.ts'
 import { Keyring } from './core/crypto/keyring.ts'
 import type { Deps } from './core/deps.ts'
 import { EventRecorder } from './core/events/events.ts'
 import { LwaClient } from './core/lwa/client.ts'
+import { NO_METRICS } from './core/metrics.ts'
+import { requestContextLogger } from './core/request-context.ts'
 import { ClientSecrets } from './core/secrets/client-secrets.ts'
 import { SpApiClient } from './core/spapi/client.ts'
 import { GrantlessTokens } from './core/tokens/grantless.ts'
 import { TokenManager } from './core/tokens/manager.ts'
+import { countDecryptionFailures } from './core/tokens/sealed.ts'
 import { openStore } from './store/open.ts'
 import type { Store } from './store/store.ts'
 
@@ -23,6 +27,8 @@ export interface Runtime {
   readonly store: Store
   readonly keyring: Keyring
   readonly events: EventRecorder
+  /** Alert events for stored ciphertexts the keyring cannot open (tampered, or under a missing key). */
+  readonly integrityAlerts: IntegrityAlerts
   readonly lwa: LwaClient
   /** The LWA client secrets (configured + received by rotation): the LWA client's credential source. */
   readonly secrets: ClientSecrets
@@ -37,9 +43,10 @@ export interface Runtime {
 
 export async function openRuntime(
   config: AppConfig,
-  deps: Deps,
+  givenDeps: Deps,
   options: { migrate?: boolean } = {},
 ): Promise<Runtime> {
+  const deps = withRequestIds(givenDeps)
   const store = await openStore(config.database, { logger: deps.logger })
   try {
     if (options.migrate !== false) {
@@ -54,9 +61,19 @@ export async function openRuntime(
   }
 }
 
-export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runtime {
+/** Every log line written while serving a request carries its id (src/core/request-context.ts). */
+function withRequestIds(deps: Deps): Deps {
+  const logger = requestContextLogger(deps.logger)
+  return logger === deps.logger ? deps : Object.freeze({ ...deps, logger })
+}
+
+export function buildRuntime(config: AppConfig, givenDeps: Deps, store: Store): Runtime {
+  const deps = withRequestIds(givenDeps)
   const keyring = new Keyring(config.keyring)
+  countDecryptionFailures(keyring, deps.metrics ?? NO_METRICS)
   const events = new EventRecorder(store, deps, config.webhooks.urls)
+  const integrityAlerts = new IntegrityAlerts(events, deps)
+  integrityAlerts.watch(keyring)
   const secrets = new ClientSecrets(
     { store, keyring, events, clientId: config.lwaClientId, configuredSecret: config.lwaClientSecret },
     deps,
@@ -70,10 +87,11 @@ export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runti
       events,
       refreshMarginMs: config.tokenRefreshMarginMs,
       leaseMs: config.tokenLeaseMs,
+      deadlineMs: config.tokenDeadlineMs,
     },
     deps,
   )
-  const grantless = new GrantlessTokens(lwa, deps, config.tokenRefreshMarginMs)
+  const grantless = new GrantlessTokens(lwa, deps, config.tokenRefreshMarginMs, config.tokenDeadlineMs)
   const spapi = new SpApiClient({ store, tokens, endpoints: config.amazon }, deps)
   const flows = new AuthorizationFlows(
     {
@@ -111,6 +129,7 @@ export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runti
     store,
     keyring,
     events,
+    integrityAlerts,
     lwa,
     secrets,
     flows,
@@ -118,6 +137,10 @@ export function buildRuntime(config: AppConfig, deps: Deps, store: Store): Runti
     tokens,
     grantless,
     spapi,
-    close: () => store.close(),
+    close: async () => {
+      // Alerts still being written go in before the store closes under them.
+      await integrityAlerts.settled()
+      await store.close()
+    },
   }
 }

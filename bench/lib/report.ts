@@ -11,6 +11,8 @@ import type { ManyConnectionsResult } from '../scenarios/many-connections.ts'
 import type { StampedeResult, StampedeSummary } from '../scenarios/stampede.ts'
 import type { MachineInfo } from './machine.ts'
 import { PEER_BENCH } from './peers.ts'
+import { lwaOutageSection } from './report-lwa-outage.ts'
+import { observabilityCostSection } from './report-observability.ts'
 import { pgRefreshSection, tokenApiSection } from './report-postgres.ts'
 
 export const RESULTS_DIR = new URL('../results/', import.meta.url)
@@ -488,6 +490,14 @@ export function writeReport(): void {
     load('token-api'),
     String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('token-api') + 1),
   )
+  const observability = observabilityCostSection(
+    load('observability-cost'),
+    String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('observability-cost') + 1),
+  )
+  const outage = lwaOutageSection(
+    load('lwa-outage'),
+    String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('lwa-outage') + 1),
+  )
   const runs = table(
     [
       'benchmark',
@@ -555,6 +565,8 @@ ${table(
     ...wakeup.rows,
     ...pgRefresh.rows,
     ...tokenApi.rows,
+    ...observability.rows,
+    ...outage.rows,
   ],
 )}
 
@@ -565,6 +577,8 @@ ${many.text}
 ${wakeup.text}
 ${pgRefresh.text}
 ${tokenApi.text}
+${observability.text}
+${outage.text}
 ## Reading notes
 
 - The cached-token row compares like with like only for @sp-api-sdk/auth (same process, same run, same Node). Both

@@ -30,6 +30,16 @@ export const SCENARIOS = {
     title: 'Token API over HTTP on PostgreSQL: 1 and 3 `serve` instances beside bare node:http (autocannon)',
     load: () => import('./token-api.ts'),
   },
+  'observability-cost': {
+    title:
+      'Logging + metrics on the cached token path over HTTP: req/s with them on and off, same run (SQLite)',
+    load: () => import('./observability-cost.ts'),
+  },
+  'lwa-outage': {
+    title:
+      'Sustained token-endpoint outage (every call 503, or hanging): calls per caller and slowest wait, before/after issue 8',
+    load: () => import('./lwa-outage.ts'),
+  },
 } as const
 
 export type ScenarioName = keyof typeof SCENARIOS

@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import type { AppConfig } from '../config.ts'
-import type { KeyringKey } from '../core/crypto/keyring.ts'
+import { decodeKeyMaterial, type KeyringKey } from '../core/crypto/keyring.ts'
 import { sha256 } from '../core/encoding.ts'
 
 export const DEFAULT_DATA_DIR = '.sp-connect'
@@ -134,7 +134,7 @@ export function readDevPublicUrl(dir: string): string {
 
 /** The folder's keyring in the form `Keyring` takes, primary first. */
 export function devKeyring(data: DevData): KeyringKey[] {
-  return data.encryptionKeys.map(({ id, key }) => ({ id, key: new Uint8Array(Buffer.from(key, 'base64')) }))
+  return data.encryptionKeys.map(({ id, key }) => ({ id, key: decodeKeyMaterial(key, id) }))
 }
 
 /** The configuration of `sp-connect dev`: everything Amazon-side points at the simulator under /__amazon. */
@@ -159,6 +159,7 @@ export function devConfig(data: DevData, dir: string, publicUrl: string, port: n
     apiKeys: [{ name: 'dev', hash: sha256(data.apiKey) }],
     tokenRefreshMarginMs: 5 * 60 * 1000,
     tokenLeaseMs: 60 * 1000,
+    tokenDeadlineMs: 15 * 1000,
     stateTtlMs: 10 * 60 * 1000,
     returnOrigins: [],
     // The built-in stand-in for the app's sign-in page (server/routes/dev-sign-in.ts).

@@ -5,13 +5,51 @@
  * stay free of secrets as well.
  */
 
+/**
+ * CLI exit codes (sysexits-style where one fits), so scripts can tell failures apart. The `exit` column of
+ * {@link ERROR_CODES} picks one per code.
+ */
+export const EXIT_CODES = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  notFound: 3,
+  needsReauthorization: 4,
+  unavailable: 69,
+  config: 78,
+} as const
+
+/**
+ * One row of {@link ERROR_CODES}. Only `status` and `message` are required; the other columns default to:
+ * `exit` 1 ({@link EXIT_CODES}.failure), `retryable` false, `appWide` false.
+ */
+export interface ErrorCodeSpec {
+  /** HTTP status the service answers with. */
+  readonly status: number
+  /** The fixed, user-safe message. */
+  readonly message: string
+  /** CLI exit code; default 1. */
+  readonly exit?: number
+  /** The same request may succeed if sent again later (transient); default false. */
+  readonly retryable?: boolean
+  /**
+   * The failure concerns the whole application (its LWA credentials), not one connection: it opens the token
+   * breaker and alarms once per window instead of marking connections; default false.
+   */
+  readonly appWide?: boolean
+}
+
 export const ERROR_CODES = {
   // Input and API use
-  invalid_request: { status: 400, message: 'The request is malformed or has invalid parameters.' },
+  invalid_request: {
+    status: 400,
+    message: 'The request is malformed or has invalid parameters.',
+    exit: EXIT_CODES.usage,
+  },
   unauthenticated: { status: 401, message: 'A valid API key is required.' },
   forbidden: { status: 403, message: 'This API key may not do that.' },
-  not_found: { status: 404, message: 'Not found.' },
-  connection_not_found: { status: 404, message: 'No connection has that id.' },
+  not_found: { status: 404, message: 'Not found.', exit: EXIT_CODES.notFound },
+  connection_not_found: { status: 404, message: 'No connection has that id.', exit: EXIT_CODES.notFound },
   rate_limited: { status: 429, message: 'Too many requests. Wait a moment and try again.' },
 
   // Authorization workflow (callback, login)
@@ -53,6 +91,11 @@ export const ERROR_CODES = {
     message:
       'Amazon did not accept the authorization code (it may have expired). Start the connection again.',
   },
+  code_exchange_unknown: {
+    status: 504,
+    message:
+      'Amazon did not answer in time, so it is unknown whether the account was connected. Start the connection again.',
+  },
   connection_tenant_conflict: {
     status: 409,
     message: 'This Amazon account is already connected to another user of this application.',
@@ -88,38 +131,60 @@ export const ERROR_CODES = {
     status: 403,
     message: 'This form has expired or did not come from this page. Reload the page and try again.',
   },
-  connection_disconnected: { status: 409, message: 'This connection was disconnected; authorize it again.' },
+  connection_disconnected: {
+    status: 409,
+    message: 'This connection was disconnected; authorize it again.',
+    exit: EXIT_CODES.needsReauthorization,
+  },
   connection_needs_reauthorization: {
     status: 409,
     message: 'The seller must authorize this application again before tokens can be issued.',
+    exit: EXIT_CODES.needsReauthorization,
   },
 
   // LWA (token endpoint)
   lwa_invalid_grant: {
     status: 409,
     message: 'Amazon rejected the grant (revoked, expired or already used).',
+    exit: EXIT_CODES.needsReauthorization,
   },
   lwa_invalid_client: {
     status: 502,
     message: "Amazon rejected the application's LWA credentials (client id or secret).",
+    appWide: true,
   },
-  lwa_unauthorized_client: { status: 502, message: 'Amazon says this application may not use that grant.' },
+  lwa_unauthorized_client: {
+    status: 502,
+    message: 'Amazon says this application may not use that grant.',
+    appWide: true,
+  },
   lwa_invalid_request: { status: 502, message: 'Amazon rejected the token request as malformed.' },
   lwa_invalid_scope: { status: 400, message: 'Amazon rejected the requested scope.' },
   lwa_access_denied: { status: 502, message: 'Amazon denied the token request.' },
   lwa_unsupported_grant_type: { status: 502, message: 'Amazon does not support that grant type.' },
-  lwa_server_error: { status: 503, message: 'Amazon’s token service failed. Try again shortly.' },
+  lwa_server_error: {
+    status: 503,
+    message: 'Amazon’s token service failed. Try again shortly.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
+  },
   lwa_temporarily_unavailable: {
     status: 503,
     message: 'Amazon’s token service is unavailable. Try again shortly.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
   },
   lwa_throttled: {
     status: 503,
     message: 'Amazon’s token service is throttling requests. Try again shortly.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
   },
   lwa_unreachable: {
     status: 503,
     message: 'Amazon’s token service could not be reached. Try again shortly.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
   },
   lwa_unexpected_response: {
     status: 502,
@@ -128,7 +193,12 @@ export const ERROR_CODES = {
   lwa_error: { status: 502, message: 'Amazon’s token service returned an error.' },
 
   // SP-API
-  spapi_unreachable: { status: 503, message: 'The Selling Partner API could not be reached.' },
+  spapi_unreachable: {
+    status: 503,
+    message: 'The Selling Partner API could not be reached.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
+  },
 
   // LWA client-secret rotation (docs/secret-rotation.md)
   payload_too_large: { status: 413, message: 'The request body is too large.' },
@@ -145,6 +215,8 @@ export const ERROR_CODES = {
   secret_rotation_throttled: {
     status: 503,
     message: 'Amazon allows about one client-secret rotation per minute. Try again shortly.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
   },
   secret_rotation_failed: { status: 502, message: 'Amazon did not rotate the client secret.' },
 
@@ -171,13 +243,45 @@ export const ERROR_CODES = {
   lease_timeout: {
     status: 503,
     message: 'Another process is refreshing this token and did not finish in time.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
   },
-  store_unavailable: { status: 503, message: 'The database is unavailable or busy. Try again shortly.' },
-  config_invalid: { status: 500, message: 'The configuration is invalid.' },
+  store_unavailable: {
+    status: 503,
+    message: 'The database is unavailable or busy. Try again shortly.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
+  },
+  database_unusable: {
+    status: 500,
+    message:
+      'The SQLite database cannot be created or written: its directory is missing, read-only or not a directory, or the file is read-only. Check DATABASE_URL.',
+    exit: EXIT_CODES.config,
+  },
+  config_invalid: { status: 500, message: 'The configuration is invalid.', exit: EXIT_CODES.config },
   internal: { status: 500, message: 'Something went wrong inside sp-connect.' },
-} as const satisfies Record<string, { status: number; message: string }>
+} as const satisfies Record<string, ErrorCodeSpec>
 
 export type ErrorCode = keyof typeof ERROR_CODES
+
+function specOf(code: ErrorCode): ErrorCodeSpec {
+  return ERROR_CODES[code]
+}
+
+/** The CLI exit code for an error code (the table's `exit` column; 1 when it names none). */
+export function exitCodeOf(code: ErrorCode): number {
+  return specOf(code).exit ?? EXIT_CODES.failure
+}
+
+/** Whether a failure with this code may pass when the same request is sent again later. */
+export function isRetryable(code: ErrorCode): boolean {
+  return specOf(code).retryable ?? false
+}
+
+/** Whether a failure with this code concerns the whole application rather than one connection. */
+export function isAppWide(code: ErrorCode): boolean {
+  return specOf(code).appWide ?? false
+}
 
 export interface SpConnectErrorOptions {
   /** Operator-facing detail for logs. Must never contain tokens, codes, secrets or state values. */

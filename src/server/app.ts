@@ -7,14 +7,17 @@ import type { Context } from 'hono'
 import { Hono } from 'hono'
 import { centralOrigins } from '../core/authorization/consent-url.ts'
 import { isSpConnectError, SpConnectError } from '../core/errors.ts'
+import { chooseRequestId, runInRequestContext } from '../core/request-context.ts'
 import type { Runtime } from '../runtime.ts'
 import { isStoreUnavailableError } from '../store/errors.ts'
 import { mountAssets } from './assets.ts'
 import type { ServerEnv, ServerOptions } from './context.ts'
+import { metricsRoute } from './metrics.ts'
 import { errorPage } from './pages/error-page.ts'
 import { sellerErrorPage } from './pages/seller-pages.ts'
 import { refuseQueryCredentials } from './query-credentials.ts'
 import { abuseLimits } from './rate-limit.ts'
+import { checkReadiness } from './readiness.ts'
 import { apiRoutes } from './routes/api.ts'
 import { authorizeRoutes, sellerPageOptions } from './routes/authorize.ts'
 import { consoleActionRoutes } from './routes/console-actions.ts'
@@ -31,17 +34,22 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
     const started = performance.now()
     c.set('runtime', runtime)
     c.set('options', options)
-    await next()
-    // The path only: query strings carry state values and authorization codes.
-    deps.logger.info(
-      {
-        method: c.req.method,
-        path: c.req.routePath,
-        status: c.res.status,
-        ms: Math.round(performance.now() - started),
-      },
-      'request',
-    )
+    // Every log line written while serving this request carries its id (src/core/request-context.ts).
+    const requestId = chooseRequestId(c.req.header('x-request-id'))
+    await runInRequestContext({ requestId }, async () => {
+      await next()
+      c.header('x-request-id', requestId)
+      // The path only: query strings carry state values and authorization codes.
+      deps.logger.info(
+        {
+          method: c.req.method,
+          path: c.req.routePath,
+          status: c.res.status,
+          ms: Math.round(performance.now() - started),
+        },
+        'request',
+      )
+    })
   })
   app.use(
     '*',
@@ -65,6 +73,11 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
     await runtime.store.getConnection('healthz')
     return c.json({ status: 'ok' })
   })
+  app.get('/readyz', async (c) => {
+    const report = await checkReadiness(runtime)
+    return c.json(report, report.status === 'ready' ? 200 : 503)
+  })
+  app.get('/metrics', metricsRoute)
   mountAssets(app)
   app.get('/favicon.ico', (c) => c.body(null, 204))
   app.route('/v1', apiRoutes)
@@ -92,7 +105,7 @@ function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Pro
     {
       code: known.code,
       detail: known.detail,
-      path: new URL(c.req.url).pathname,
+      ...loggedPath(new URL(c.req.url).pathname),
       // Unexpected errors: their name and message for operators; our own errors carry no secrets.
       ...(isSpConnectError(error) ? {} : { errorName: error instanceof Error ? error.name : typeof error }),
     },
@@ -100,7 +113,7 @@ function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Pro
   )
   if (known.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds))
   const status = known.status as 400
-  if (new URL(c.req.url).pathname.startsWith('/v1/') || c.req.path === '/healthz') {
+  if (new URL(c.req.url).pathname.startsWith('/v1/') || JSON_PATHS.has(c.req.path)) {
     const body =
       known.code === 'invalid_request' && known.detail
         ? { ...known.toJSON(), detail: known.detail }
@@ -111,6 +124,18 @@ function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Pro
     return c.html(sellerErrorPage(known, runtime.config.sellerStartUrl, sellerPageOptions(c)), status)
   }
   return c.html(errorPage(known, { devMode: runtime.config.mode === 'dev' }), status)
+}
+
+/** Non-API paths that answer JSON (probes, scrapes), errors included. */
+const JSON_PATHS = new Set(['/healthz', '/readyz', '/metrics'])
+
+/** Longest path logged whole; a longer one (say, a rejected oversized URL) is logged cut, with its length. */
+const LOGGED_PATH_MAX = 200
+
+function loggedPath(path: string): { path: string; pathLength?: number } {
+  return path.length <= LOGGED_PATH_MAX
+    ? { path }
+    : { path: path.slice(0, LOGGED_PATH_MAX), pathLength: path.length }
 }
 
 /** Pages a seller reaches (from Amazon or an app's connect link): they get the app's branding, not the console's. */

@@ -46,6 +46,7 @@ import { randomBytes } from 'node:crypto'
 import { type Kysely, type QueryCreator, sql, type UpdateQueryBuilder } from 'kysely'
 import type { Region } from '../core/regions.ts'
 import { type ApiKeyStore, KyselyApiKeyStore } from './api-key-store.ts'
+import { withStoreErrors } from './error-boundary.ts'
 import { KyselyLoginRequestStore, type LoginRequestStore } from './login-request-store.ts'
 import { MIGRATIONS } from './migrations/index.ts'
 import { type Migration, migrateToLatest, type SqlDialectName } from './migrator.ts'
@@ -53,6 +54,7 @@ import { KyselyOperatorStore, type OperatorStore } from './operator-store.ts'
 import {
   type ConnectionRow,
   type Database,
+  MIGRATIONS_TABLE,
   toAppSecretRecord,
   toAuthStateRecord,
   toConnectionCiphertexts,
@@ -68,6 +70,7 @@ import type {
   ConnectionCiphertexts,
   ConnectionFilter,
   ConnectionRecord,
+  ConnectionStatus,
   ConnectSessionRecord,
   DeliveryRecord,
   DeliveryResult,
@@ -249,6 +252,15 @@ class KyselyStore implements Store {
 
   migrate(): Promise<MigrationOutcome[]> {
     return migrateToLatest(this.#db, this.#migrations, { dialect: this.#dialect, now: this.#now })
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    const tables = await this.#db.introspection.getTables()
+    if (!tables.some((t) => t.name === MIGRATIONS_TABLE)) return this.#migrations.map((m) => m.name)
+    const applied = new Set(
+      (await this.#db.selectFrom(MIGRATIONS_TABLE).select('name').execute()).map((row) => row.name),
+    )
+    return this.#migrations.map((m) => m.name).filter((name) => !applied.has(name))
   }
 
   close(): Promise<void> {
@@ -744,6 +756,38 @@ class KyselyStore implements Store {
       .sort((a, b) => rank(a) - rank(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
+  async refreshBacklog(
+    query: Omit<RefreshCandidateQuery, 'limit'>,
+  ): Promise<{ due: number; earliestWarmExpiry: number | null }> {
+    const row = await this.#refreshCandidates({ ...query, limit: 1 })
+      .clearOrderBy()
+      .clearLimit()
+      .select((eb) => [
+        eb.fn.countAll().as('due'),
+        eb.fn
+          .min(
+            eb
+              .case()
+              .when('last_used_at', '>=', query.warmUsedSince)
+              .then(eb.ref('access_token_expires_at'))
+              .else(null)
+              .end(),
+          )
+          .as('earliest'),
+      ])
+      .executeTakeFirstOrThrow()
+    return { due: Number(row.due), earliestWarmExpiry: row.earliest === null ? null : Number(row.earliest) }
+  }
+
+  async countConnectionsByStatus(): Promise<Partial<Record<ConnectionStatus, number>>> {
+    const rows = await this.#db
+      .selectFrom('connections')
+      .select((eb) => ['status', eb.fn.countAll().as('n')])
+      .groupBy('status')
+      .execute()
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]))
+  }
+
   /** Active connections due for a refresh (see the contract), in the order they should be refreshed. */
   #refreshCandidates(query: RefreshCandidateQuery) {
     return (
@@ -812,6 +856,28 @@ class KyselyStore implements Store {
   }
 
   /** Every connection, disconnected ones included (their ciphertexts are null). */
+  async listCiphertextKeyIds(): Promise<string[]> {
+    // The key id sits between the first and second dot of `v1.<key id>.<iv>.<tag>.<body>`; the LIKE keeps only
+    // values that have a second dot, so SQLite's substr never sees a negative length.
+    const keyId = (column: string) =>
+      this.#dialect === 'postgres'
+        ? sql<string>`split_part(${sql.ref(column)}, '.', 2)`
+        : sql<string>`substr(${sql.ref(column)}, 4, instr(substr(${sql.ref(column)}, 4), '.') - 1)`
+    const result = await sql<{ key_id: string }>`
+      select key_id from (
+        select ${keyId('refresh_token_ciphertext')} as key_id from connections
+          where refresh_token_ciphertext like 'v1._%.%'
+        union
+        select ${keyId('access_token_ciphertext')} as key_id from connections
+          where access_token_ciphertext like 'v1._%.%'
+        union
+        select ${keyId('secret_ciphertext')} as key_id from app_secrets where secret_ciphertext like 'v1._%.%'
+      ) as stored_key_ids
+      where key_id <> ''`.execute(this.#db)
+    // Sorted here: the two databases collate differently.
+    return [...new Set(result.rows.map((row) => row.key_id))].sort()
+  }
+
   async listConnectionCiphertexts(
     afterId: string | undefined,
     limit: number,
@@ -968,6 +1034,15 @@ class KyselyStore implements Store {
     return row && toDeliveryRecord(row)
   }
 
+  async pendingDeliveryStats(): Promise<{ pending: number; oldestCreatedAt: number | null }> {
+    const row = await this.#db
+      .selectFrom('webhook_deliveries')
+      .where('status', '=', 'pending')
+      .select((eb) => [eb.fn.countAll().as('pending'), eb.fn.min('created_at').as('oldest')])
+      .executeTakeFirstOrThrow()
+    return { pending: Number(row.pending), oldestCreatedAt: row.oldest === null ? null : Number(row.oldest) }
+  }
+
   /** Newest first (created_at, then id, descending). */
   async listDeliveries(
     filter: { eventId?: string; status?: DeliveryStatus; limit?: number } = {},
@@ -989,5 +1064,6 @@ class KyselyStore implements Store {
  * on: `close()` destroys it.
  */
 export function createKyselyStore(db: Kysely<Database>, options: KyselyStoreOptions): Store {
-  return new KyselyStore(db, options)
+  // Driver failures leave the store as `store_unavailable` (error-boundary.ts), for every caller alike.
+  return withStoreErrors(new KyselyStore(db, options))
 }

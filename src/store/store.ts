@@ -238,6 +238,8 @@ export interface Store {
 
   /** Brings the schema up to date; safe to call from several processes at once. */
   migrate(): Promise<MigrationOutcome[]>
+  /** Names of migrations this code knows that the database has not applied (read-only; for `/readyz`). */
+  pendingMigrations(): Promise<string[]>
   close(): Promise<void>
   /** Operator accounts and console sessions (src/store/operator-store.ts). */
   readonly operators: OperatorStore
@@ -331,6 +333,15 @@ export interface Store {
    */
   listRefreshCandidates(query: RefreshCandidateQuery): Promise<ConnectionRecord[]>
   /**
+   * How many connections `listRefreshCandidates` would return without a limit, and the earliest access-token
+   * expiry among the warm ones (used since `warmUsedSince`), or null: the refresher's backlog and lag (metrics).
+   */
+  refreshBacklog(
+    query: Omit<RefreshCandidateQuery, 'limit'>,
+  ): Promise<{ due: number; earliestWarmExpiry: number | null }>
+  /** Number of connections in each status (statuses with none are absent). */
+  countConnectionsByStatus(): Promise<Partial<Record<ConnectionStatus, number>>>
+  /**
    * The candidates `listRefreshCandidates` would return, leased to `owner` until `leaseUntil` in one statement.
    * Rows whose lease another claimer holds (or, on PostgreSQL, has locked) are skipped, so instances claiming at
    * once divide the work. The caller refreshes them under that lease (acquireLease accepts its own owner).
@@ -350,6 +361,12 @@ export interface Store {
 
   // Key rotation
 
+  /**
+   * Every key id named by a stored ciphertext (both token columns of connections, and app secrets), distinct
+   * and sorted. Read-only; reads the `v1.<key id>.` header only and decrypts nothing. One scan of each table:
+   * cheap at start-up, but a frequent caller (a readiness probe) should cache the answer.
+   */
+  listCiphertextKeyIds(): Promise<string[]>
   /** Ciphertexts of connections with id > `afterId` (all when undefined), ordered by id. */
   listConnectionCiphertexts(afterId: string | undefined, limit: number): Promise<ConnectionCiphertexts[]>
   /**
@@ -381,6 +398,8 @@ export interface Store {
   claimDueDeliveries(now: number, owner: string, leaseUntil: number, limit: number): Promise<DeliveryRecord[]>
   /** Records an attempt's result if `owner` still holds the delivery; increments attempts, clears the lease. */
   completeDelivery(id: string, owner: string, result: DeliveryResult): Promise<DeliveryRecord | undefined>
+  /** Pending deliveries (the outbox depth) and the creation time of the oldest one, or null when none. */
+  pendingDeliveryStats(): Promise<{ pending: number; oldestCreatedAt: number | null }>
   listDeliveries(filter?: {
     eventId?: string
     status?: DeliveryStatus

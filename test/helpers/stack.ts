@@ -13,6 +13,7 @@ import { loadConfigFromEnv } from '../../src/config.ts'
 import { defaultDeps, type Logger } from '../../src/core/deps.ts'
 import { openRuntime, type Runtime } from '../../src/runtime.ts'
 import { createServerApp } from '../../src/server/app.ts'
+import { PrometheusMetrics } from '../../src/server/metrics.ts'
 import {
   createSimulator,
   generateDevApp,
@@ -151,7 +152,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.env,
   }
   const config = loadConfigFromEnv(env)
-  const deps = defaultDeps({ logger, now: clock.now })
+  // As serve does; without process metrics (each collector adds timers, and many stacks share a process).
+  const deps = defaultDeps({
+    logger,
+    now: clock.now,
+    metrics: new PrometheusMetrics({ defaultMetrics: false }),
+  })
   const runtime = await openRuntime(config, deps)
   const server = createServerApp(runtime)
   handler = (request, env) => server.fetch(request, env)

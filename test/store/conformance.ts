@@ -171,6 +171,16 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       })
     })
 
+    describe('pendingMigrations', () => {
+      it('lists every migration before migrate, none after', async () => {
+        const before = await store.pendingMigrations()
+        expect(before.length).toBeGreaterThan(0)
+        const applied = await store.migrate()
+        expect(before).toEqual(applied.map((o) => o.name))
+        expect(await store.pendingMigrations()).toEqual([])
+      })
+    })
+
     describe('with the schema', () => {
       beforeEach(async () => {
         await store.migrate()
@@ -1276,6 +1286,36 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           return defined(await store.getConnection(id))
         }
 
+        it('refreshBacklog counts the candidates without a limit and gives the earliest warm expiry', async () => {
+          const { limit: _limit, ...unlimited } = query
+          expect(await store.refreshBacklog(unlimited)).toEqual({ due: 0, earliestWarmExpiry: null })
+          const used = NOW - MINUTE
+          await connection('warm-expired', { usedAt: used, expiresAt: NOW - 2 * MINUTE })
+          await connection('warm-soon', { usedAt: used, expiresAt: NOW + 5 * MINUTE })
+          await connection('tokenless-used', { usedAt: used, expiresAt: null })
+          await connection('idle', { expiresAt: NOW - 5 * HOUR, authorizedAt: NOW - 25 * HOUR })
+          await connection('not-due', { usedAt: used, expiresAt: NOW + 50 * MINUTE })
+          expect((await candidateIds()).sort()).toEqual([
+            'idle',
+            'tokenless-used',
+            'warm-expired',
+            'warm-soon',
+          ])
+          expect(await store.refreshBacklog(unlimited)).toEqual({
+            due: 4,
+            earliestWarmExpiry: NOW - 2 * MINUTE,
+          })
+        })
+
+        it('countConnectionsByStatus counts each status present', async () => {
+          expect(await store.countConnectionsByStatus()).toEqual({})
+          await connection('a')
+          await connection('b')
+          const c = await connection('c')
+          await store.disconnectConnection(c.id, NOW)
+          expect(await store.countConnectionsByStatus()).toEqual({ active: 2, disconnected: 1 })
+        })
+
         it('keeps warm the connections used since warmUsedSince that expire before warmExpiringBefore or have no token', async () => {
           const used = NOW - MINUTE
           await connection('warm', { usedAt: used, expiresAt: NOW + 5 * MINUTE })
@@ -1598,6 +1638,39 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
             }),
           ).toBe(false)
         })
+
+        it('lists the distinct key ids named by stored ciphertexts, both token columns and app secrets', async () => {
+          expect(await store.listCiphertextKeyIds()).toEqual([])
+          await store.insertConnection(
+            newConnection({
+              refreshTokenCiphertext: 'v1.k-b.iv.tag.body',
+              accessTokenCiphertext: 'v1.k2.i.t.b',
+            }),
+          )
+          await store.insertConnection(
+            newConnection({ refreshTokenCiphertext: 'v1.k-b.iv.tag.other', accessTokenCiphertext: null }),
+          )
+          // Not in the v1 format (a malformed or foreign value): no key id, and no error.
+          await store.insertConnection(
+            newConnection({ refreshTokenCiphertext: 'garbage', accessTokenCiphertext: 'v1.' }),
+          )
+          await store.insertAppSecret({
+            id: unique('sec'),
+            clientId: 'amzn1.application-oa2-client.keys',
+            secretCiphertext: 'v1.A_app-key.iv.tag.body',
+            state: 'active',
+            createdAt: T0,
+            expiresAt: null,
+          })
+          expect(await store.listCiphertextKeyIds()).toEqual(['A_app-key', 'k-b', 'k2'])
+          // A disconnected connection holds no ciphertexts, so its key id is no longer listed.
+          const only = defined(
+            await store.insertConnection(newConnection({ refreshTokenCiphertext: 'v1.k-gone.a.b.c' })),
+          )
+          expect(await store.listCiphertextKeyIds()).toContain('k-gone')
+          await store.disconnectConnection(only.id, T0 + 1)
+          expect(await store.listCiphertextKeyIds()).not.toContain('k-gone')
+        })
       })
 
       describe('app secrets', () => {
@@ -1750,6 +1823,20 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
             expect(claimed).toHaveLength(60)
             expect(new Set(ids(claimed)).size).toBe(60)
             expect(await store.listEvents({ limit: 1000 })).toHaveLength(30)
+          })
+        })
+
+        describe('pendingDeliveryStats', () => {
+          it('counts pending deliveries and gives the oldest one’s creation time', async () => {
+            expect(await store.pendingDeliveryStats()).toEqual({ pending: 0, oldestCreatedAt: null })
+            await deliveriesAt(T0 + 5, [HOOK_A, HOOK_B])
+            await deliveriesAt(T0 + 9)
+            expect(await store.pendingDeliveryStats()).toEqual({ pending: 3, oldestCreatedAt: T0 + 5 })
+            // One of the two from T0 + 5 delivered: the other still makes T0 + 5 the oldest.
+            const [claimed] = await store.claimDueDeliveries(T0 + 5, 'w', T0 + HOUR, 1)
+            expect(claimed?.createdAt).toBe(T0 + 5)
+            await store.completeDelivery(defined(claimed).id, 'w', { ok: true, statusCode: 200, now: T0 + 6 })
+            expect(await store.pendingDeliveryStats()).toEqual({ pending: 2, oldestCreatedAt: T0 + 5 })
           })
         })
 

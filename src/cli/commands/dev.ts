@@ -6,6 +6,7 @@ import { defaultDeps } from '../../core/deps.ts'
 import { createLogger } from '../../logger.ts'
 import { openRuntime } from '../../runtime.ts'
 import { createServerApp } from '../../server/app.ts'
+import { PrometheusMetrics } from '../../server/metrics.ts'
 import { createSimulator } from '../../simulator/index.ts'
 import {
   DEFAULT_DEV_PORT,
@@ -29,7 +30,7 @@ export function registerDevCommand(program: Command): void {
       const dir = resolveDataDir(opts.data)
       const data = loadOrCreateDevData(dir)
       const logger = createLogger(opts.logLevel, process.stderr)
-      const deps = defaultDeps({ logger })
+      const deps = defaultDeps({ logger, metrics: new PrometheusMetrics() })
 
       // Listen first so --port 0 works: the URLs in the config need the real port.
       let handler: FetchHandler = () => new Response('starting', { status: 503 })

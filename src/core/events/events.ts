@@ -23,6 +23,11 @@ export const EVENT_TYPES = [
   'app.client_secret_rejected',
   'app.client_secret_rotated',
   'app.client_secret_expiring',
+  /** A stored ciphertext failed authentication (tampered, copied, or a key id reused): names row and key id. */
+  'app.integrity_alert',
+  /** A stored ciphertext is under a key id the keyring lacks: names row and key id. */
+  'app.key_unavailable',
+  'app.refresh_token_write_failed',
   'access.denied',
   'token.issued',
   'api_key.created',

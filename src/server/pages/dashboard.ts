@@ -119,7 +119,11 @@ ${connections.map(
 <td><a href="/connections/${c.id}">${c.sellingPartnerId}</a></td>
 <td>${c.region.toUpperCase()}</td>
 <td>${c.accountType}</td>
-<td class="status-${c.status}">${c.status}</td>
+<td class="status-${c.status}">${c.status}${
+    c.status === 'needs_reauthorization' && c.tenantId !== null
+      ? html` <a href="/connections/${c.id}#actions">Reconnect</a>`
+      : ''
+  }</td>
 <td>${formatTime(c.authorizedAt)}</td>
 <td>${formatTime(c.reauthorizeBy)}</td>
 <td>${c.tenantId ?? '—'}</td>
