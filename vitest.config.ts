@@ -1,7 +1,9 @@
-import { defineConfig } from 'vitest/config'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
+    // dist/ is `npm run build` output (the package), never a test source.
+    exclude: [...configDefaults.exclude, 'dist/**'],
     projects: [
       {
         extends: true,

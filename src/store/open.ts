@@ -1,6 +1,5 @@
 /** Opens the store a configuration names: SQLite for a file path, PostgreSQL for a `postgres://` URL. */
 import { openPostgresStore, type PostgresStoreLogger } from './postgres.ts'
-import { openSqliteStore } from './sqlite.ts'
 import type { Store } from './store.ts'
 
 export type DatabaseConfig =
@@ -20,7 +19,12 @@ export interface OpenStoreOptions {
 }
 
 export async function openStore(database: DatabaseConfig, options: OpenStoreOptions = {}): Promise<Store> {
-  if (database.kind === 'sqlite') return openSqliteStore({ path: database.path })
+  if (database.kind === 'sqlite') {
+    // Loaded on first use: `node:sqlite` is only needed by SQLite deployments, and importing the package (or
+    // any of its subpaths) must not load it, nor print its experimental warning on Node 22.
+    const { openSqliteStore } = await import('./sqlite.ts')
+    return openSqliteStore({ path: database.path })
+  }
   return openPostgresStore({
     url: database.url,
     ...(database.poolSize === undefined ? {} : { poolSize: database.poolSize }),

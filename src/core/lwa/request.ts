@@ -4,11 +4,15 @@
  *
  * @see ../../../../shared/spapi-facts.md §4.1-4.2
  */
-import packageJson from '../../../package.json' with { type: 'json' }
+import { createRequire } from 'node:module'
 import type { Deps } from '../deps.ts'
 import { SpConnectError } from '../errors.ts'
 import { cancelBody } from './response.ts'
 import type { LwaClientOptions, LwaCredentials, TokenGrant } from './types.ts'
+
+// Read at run time rather than imported: package.json sits outside src/, which tsc's build (rootDir src) cannot
+// compile in, and it is three levels up from both src/core/lwa/ and dist/core/lwa/.
+const packageJson = createRequire(import.meta.url)('../../../package.json') as { readonly version: string }
 
 export const DEFAULT_USER_AGENT = `sp-connect/${packageJson.version} (Language=TypeScript; Platform=Node)`
 

@@ -1,0 +1,242 @@
+/**
+ * The package as a user gets it: `npm pack` (whose `prepack` runs `npm run build`) into a temp folder, the
+ * tarball installed into an empty project, and everything below run there under plain Node 24, where Node
+ * refuses to strip types under node_modules, so only the compiled `dist/` can work. Checks each subpath's
+ * exports, that `node:sqlite` loads only when SQLite is used, the `sp-connect` bin, a webhook signed by the
+ * repo's signer and checked by the installed verifier, and a consumer type-checked with `nodenext`.
+ */
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { signWebhook } from '../../src/core/events/signature.ts'
+
+const run = promisify(execFile)
+const REPO_ROOT = join(import.meta.dirname, '..', '..')
+const SETUP_TIMEOUT_MS = 240_000
+const STEP_TIMEOUT_MS = 60_000
+
+/**
+ * The runner's environment without npm's `npm_*` variables (an outer `npm test` would otherwise configure the
+ * inner npm), with this Node 24 first on PATH so `npm`, `npx` and the bin's `#!/usr/bin/env node` all use it.
+ */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.toLowerCase().startsWith('npm_')) env[name] = value
+  }
+  env['PATH'] = [dirname(process.execPath), env['PATH'] ?? ''].join(delimiter)
+  return { ...env, ...extra }
+}
+
+async function sh(command: string, args: readonly string[], cwd: string, extra: Record<string, string> = {}) {
+  return run(command, [...args], {
+    cwd,
+    env: childEnv(extra),
+    timeout: SETUP_TIMEOUT_MS,
+    maxBuffer: 16 * 1024 * 1024,
+  })
+}
+
+/** Runs `source` as an ES module in the consumer project (so bare `sp-connect` imports resolve there). */
+async function nodeIn(cwd: string, name: string, source: string, extra: Record<string, string> = {}) {
+  const file = join(cwd, name)
+  writeFileSync(file, source)
+  return sh(process.execPath, [file], cwd, extra)
+}
+
+describe('the npm package, installed from its tarball', () => {
+  let scratch: string
+  let consumer: string
+
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'sp-connect-package-'))
+    const packDir = join(scratch, 'pack')
+    consumer = join(scratch, 'consumer')
+    mkdirSync(packDir)
+    mkdirSync(consumer)
+    // `npm pack` runs `prepack` (= `npm run build`), so the tarball always has a fresh dist/.
+    const packed = await sh('npm', ['pack', '--json', '--pack-destination', packDir], REPO_ROOT)
+    const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as [{ filename: string }]
+    writeFileSync(
+      join(consumer, 'package.json'),
+      `${JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2)}\n`,
+    )
+    // The dependencies are in the npm cache from `npm ci`; the registry is only asked for what is missing.
+    await sh(
+      'npm',
+      ['install', join(packDir, info.filename), '--no-audit', '--no-fund', '--prefer-offline'],
+      consumer,
+    )
+  }, SETUP_TIMEOUT_MS)
+
+  afterAll(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true })
+  })
+
+  it('exposes each documented subpath with its exports', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const { stdout } = await nodeIn(
+      consumer,
+      'exports.mjs',
+      `const out = {}
+for (const name of ['sp-connect', 'sp-connect/webhooks', 'sp-connect/simulator', 'sp-connect/store']) {
+  const mod = await import(name)
+  out[name] = Object.fromEntries(Object.entries(mod).map(([k, v]) => [k, typeof v]))
+}
+console.log(JSON.stringify(out))
+`,
+    )
+    const exports = JSON.parse(stdout) as Record<string, Record<string, string>>
+    expect(exports['sp-connect']).toMatchObject({
+      createSpConnect: 'function',
+      fromEnv: 'function',
+      ConfigError: 'function',
+      SpConnectError: 'function',
+      isSpConnectError: 'function',
+    })
+    expect(exports['sp-connect/webhooks']).toEqual({
+      verifyWebhook: 'function',
+      parseSignatureHeader: 'function',
+      SIGNATURE_HEADER: 'string',
+      DEFAULT_TOLERANCE_SECONDS: 'number',
+    })
+    expect(exports['sp-connect/simulator']).toMatchObject({
+      createSimulator: 'function',
+      startSimulatorServer: 'function',
+    })
+    expect(exports['sp-connect/store']).toEqual({
+      APP_SECRET_STATES: 'object',
+      AUTH_FLOWS: 'object',
+      CONNECTION_STATUSES: 'object',
+      DELIVERY_STATUSES: 'object',
+    })
+  })
+
+  it('loads node:sqlite only when a SQLite store is opened', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const { stdout } = await nodeIn(
+      consumer,
+      'sqlite.mjs',
+      `const loaded = () => process.moduleLoadList.some((m) => m === 'NativeModule sqlite')
+const seen = {}
+await import('sp-connect/webhooks'); seen.webhooks = loaded()
+await import('sp-connect/store'); seen.store = loaded()
+const { createSpConnect, fromEnv } = await import('sp-connect'); seen.root = loaded()
+const sp = await createSpConnect(fromEnv(process.env))
+seen.opened = loaded()
+const health = await sp.fetch(new Request('https://connect.example.com/healthz'))
+const link = await sp.connectSessions.create({ tenantId: 'tenant-1', region: 'na' })
+const connections = await sp.connections.list()
+sp.start()
+await sp.close()
+console.log(JSON.stringify({ seen, health: health.status, link: link.url, connections: connections.length }))
+`,
+      {
+        SP_CONNECT_PUBLIC_URL: 'https://connect.example.com',
+        SP_CONNECT_APP_ID: 'amzn1.sp.solution.11111111-2222-3333-4444-555555555555',
+        SP_CONNECT_LWA_CLIENT_ID: 'amzn1.application-oa2-client.0123456789abcdef',
+        SP_CONNECT_LWA_CLIENT_SECRET: 'amzn1.oa2-cs.v1.0123456789abcdef0123456789abcdef',
+        DATABASE_URL: join(scratch, 'library.sqlite'),
+        SP_CONNECT_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+        SP_CONNECT_API_KEYS: `backend:${'k'.repeat(40)}`,
+        SP_CONNECT_REFRESHER: 'off',
+        SP_CONNECT_LOG_LEVEL: 'silent',
+      },
+    )
+    const result = JSON.parse(stdout) as {
+      seen: Record<string, boolean>
+      health: number
+      link: string
+      connections: number
+    }
+    expect(result.seen).toEqual({ webhooks: false, store: false, root: false, opened: true })
+    expect(result.health).toBe(200)
+    expect(result.link).toMatch(/^https:\/\/connect\.example\.com\/connect\/s\/[A-Za-z0-9_-]{43}$/)
+    expect(result.connections).toBe(0)
+  })
+
+  it('runs the sp-connect bin from dist/', { timeout: STEP_TIMEOUT_MS }, async () => {
+    // `--no`: never fetch some other `sp-connect` from the registry; only the installed bin may answer.
+    const { stdout } = await sh('npx', ['--no', '--', 'sp-connect', '--help'], consumer)
+    expect(stdout).toContain('Usage: sp-connect')
+    expect(stdout).toMatch(/^\s+dev\b/m)
+    expect(stdout).toMatch(/^\s+serve\b/m)
+  })
+
+  it('verifies a webhook the service signed with the installed verifyWebhook', {
+    timeout: STEP_TIMEOUT_MS,
+  }, async () => {
+    const secret = randomBytes(24).toString('base64url')
+    const body = JSON.stringify({ id: 'evt_1', type: 'connection.created', data: { region: 'na' } })
+    const now = Math.floor(Date.now() / 1000)
+    const header = signWebhook(secret, now, body)
+    const { stdout } = await nodeIn(
+      consumer,
+      'webhook.mjs',
+      `import { SIGNATURE_HEADER, verifyWebhook } from 'sp-connect/webhooks'
+const { SECRET, HEADER, BODY, NOW } = process.env
+console.log(JSON.stringify({
+  header: SIGNATURE_HEADER,
+  valid: verifyWebhook(SECRET, HEADER, BODY, Number(NOW)),
+  tampered: verifyWebhook(SECRET, HEADER, BODY + ' ', Number(NOW)),
+  otherSecret: verifyWebhook(SECRET + 'x', HEADER, BODY, Number(NOW)),
+  stale: verifyWebhook(SECRET, HEADER, BODY, Number(NOW) + 3600),
+}))
+`,
+      { SECRET: secret, HEADER: header, BODY: body, NOW: String(now) },
+    )
+    expect(JSON.parse(stdout)).toEqual({
+      header: 'sp-connect-signature',
+      valid: true,
+      tampered: false,
+      otherSecret: false,
+      stale: false,
+    })
+  })
+
+  it('type-checks a consumer under moduleResolution nodenext', { timeout: STEP_TIMEOUT_MS }, async () => {
+    writeFileSync(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2024',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+          typeRoots: [join(REPO_ROOT, 'node_modules', '@types')],
+        },
+        include: ['consumer.ts'],
+      }),
+    )
+    writeFileSync(
+      join(consumer, 'consumer.ts'),
+      `import { type AccessToken, type AppConfig, createSpConnect, fromEnv, type SpConnect } from 'sp-connect'
+import { createSimulator, startSimulatorServer } from 'sp-connect/simulator'
+import type { ConnectionRecord, Store } from 'sp-connect/store'
+import { verifyWebhook } from 'sp-connect/webhooks'
+
+const config: AppConfig = fromEnv({})
+const sp: SpConnect = await createSpConnect(config)
+const token: AccessToken = await sp.tokens.getAccessToken('conn_1')
+const expiresAt: number = token.expiresAt
+const rows: ConnectionRecord[] = await sp.connections.list({ tenantId: 't' })
+const response: Response = await sp.fetch(new Request('http://localhost/healthz'))
+const valid: boolean = verifyWebhook('secret', 't=1,v1=00', '{}', 1)
+const store: Store | undefined = undefined
+export { createSimulator, expiresAt, response, rows, startSimulatorServer, store, valid }
+// @ts-expect-error: tokens are read by connection id, a string
+await sp.tokens.getAccessToken(1)
+`,
+    )
+    const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+    const result = await sh(process.execPath, [tsc, '-p', 'tsconfig.json'], consumer).catch(
+      (error: { stdout?: string }) => ({ stdout: error.stdout ?? String(error) }),
+    )
+    expect(result.stdout).toBe('')
+  })
+})
