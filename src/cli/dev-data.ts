@@ -35,6 +35,11 @@ const devDataSchema = z.object({
   /** Primary first. */
   encryptionKeys: z.array(devKeySchema).min(1),
   apiKey: z.string(),
+  /**
+   * HMAC key of the `sp-connect-signature` header for `sp-connect dev --webhook-url`; made the first time dev
+   * runs with a webhook URL, then kept so a receiver configured with it keeps verifying across restarts.
+   */
+  webhookSecret: z.string().min(32).optional(),
 })
 export type DevData = z.infer<typeof devDataSchema>
 
@@ -94,9 +99,31 @@ export function addDevPrimaryKey(dir: string, key: DevEncryptionKey): DevData {
   const current = readDevData(file)
   if (current.encryptionKeys.some((k) => k.id === key.id))
     throw new Error(`The dev keyring already has a key "${key.id}".`)
-  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
-  delete raw['encryptionKey']
-  const next = { ...raw, encryptionKeys: [key, ...current.encryptionKeys] }
+  return rewriteDevData(file, (raw) => {
+    delete raw['encryptionKey']
+    return { ...raw, encryptionKeys: [key, ...current.encryptionKeys] }
+  })
+}
+
+/**
+ * The folder's webhook secret, generated and stored in config.json (atomically, other fields kept) the first
+ * time it is asked for.
+ */
+export function ensureDevWebhookSecret(dir: string): string {
+  const file = join(dir, 'config.json')
+  const current = readDevData(file)
+  if (current.webhookSecret !== undefined) return current.webhookSecret
+  const secret = `whsec_dev_${randomBytes(32).toString('base64url')}`
+  const next = rewriteDevData(file, (raw) => ({ ...raw, webhookSecret: secret }))
+  return next.webhookSecret ?? secret
+}
+
+/** Replaces config.json with `change(raw)`: written beside it, then renamed, so a kill never tears it. */
+function rewriteDevData(
+  file: string,
+  change: (raw: Record<string, unknown>) => Record<string, unknown>,
+): DevData {
+  const next = change(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   try {
     writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
@@ -137,15 +164,33 @@ export function devKeyring(data: DevData): KeyringKey[] {
   return data.encryptionKeys.map(({ id, key }) => ({ id, key: decodeKeyMaterial(key, id) }))
 }
 
+/** What `sp-connect dev`'s flags change in its configuration; the other commands use the defaults. */
+export interface DevOptions {
+  /** Webhook endpoints (`--webhook-url`) and the folder's webhook secret. */
+  readonly webhooks?: { readonly urls: readonly string[]; readonly secret: string }
+  /** Origins allowed in `return_to` (`--return-origin`). */
+  readonly returnOrigins?: readonly string[]
+  /** The simulated app is a Draft app: consent and Appstore redirects carry version=beta (`--draft`). */
+  readonly draftApp?: boolean
+  /** Listen address (`--host`). */
+  readonly host?: string
+}
+
 /** The configuration of `sp-connect dev`: everything Amazon-side points at the simulator under /__amazon. */
-export function devConfig(data: DevData, dir: string, publicUrl: string, port: number): AppConfig {
+export function devConfig(
+  data: DevData,
+  dir: string,
+  publicUrl: string,
+  port: number,
+  options: DevOptions = {},
+): AppConfig {
   const amazonBase = `${publicUrl}${SIMULATOR_MOUNT}`
   return Object.freeze({
     mode: 'dev',
     publicUrl,
     redirectUri: `${publicUrl}/callback`,
     appId: data.appId,
-    draftApp: false,
+    draftApp: options.draftApp ?? false,
     lwaClientId: data.lwaClientId,
     lwaClientSecret: data.lwaClientSecret,
     amazon: Object.freeze({
@@ -161,12 +206,12 @@ export function devConfig(data: DevData, dir: string, publicUrl: string, port: n
     tokenLeaseMs: 60 * 1000,
     tokenDeadlineMs: 15 * 1000,
     stateTtlMs: 10 * 60 * 1000,
-    returnOrigins: [],
+    returnOrigins: options.returnOrigins ?? [],
     // The built-in stand-in for the app's sign-in page (server/routes/dev-sign-in.ts).
     appSignInUrl: `${publicUrl}/dev/sign-in`,
     brand: { name: data.appName, logoUrl: null, color: null },
     sellerStartUrl: null,
-    webhooks: { urls: [], secret: null },
+    webhooks: options.webhooks ?? { urls: [], secret: null },
     refresher: { enabled: true, concurrency: 4, ratePerSecond: 5 },
     // On, as in production, but ten times looser: on loopback the developer, their backend and their browser
     // tests are all one client address.
@@ -178,7 +223,7 @@ export function devConfig(data: DevData, dir: string, publicUrl: string, port: n
     trustedProxyHops: 0,
     insecureCookies: true,
     port,
-    host: '127.0.0.1',
+    host: options.host ?? '127.0.0.1',
     logLevel: 'info',
   })
 }

@@ -9,6 +9,7 @@ import { isSpConnectError } from '../core/errors.ts'
 import { registerApiKeyCommands } from './commands/api-keys.ts'
 import { registerConnectionCommands } from './commands/connections.ts'
 import { registerDevCommand } from './commands/dev.ts'
+import { registerDoctorCommand } from './commands/doctor.ts'
 import { registerEventCommands } from './commands/events.ts'
 import { registerKeyCommands } from './commands/keys.ts'
 import { registerMigrateCommand } from './commands/migrate.ts'
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     .exitOverride()
   registerDevCommand(program)
   registerServeCommand(program)
+  registerDoctorCommand(program)
   registerSimulatorCommand(program)
   registerConnectionCommands(program)
   registerTokenCommands(program)

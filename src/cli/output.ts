@@ -5,6 +5,15 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
 }
 
+/**
+ * What every data-printing command does with `--json`: `value` as JSON on stdout, or else `human()` prints the
+ * plain-text form. One place, so every `--json` output has the same shape (indented, one document, newline).
+ */
+export function printOutput(json: boolean | undefined, value: unknown, human: () => void): void {
+  if (json) printJson(value)
+  else human()
+}
+
 export function printTable(rows: readonly (readonly string[])[]): void {
   const widths: number[] = []
   for (const row of rows) {

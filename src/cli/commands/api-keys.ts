@@ -12,7 +12,7 @@ import { SCOPES } from '../../core/access/principal.ts'
 import { SpConnectError } from '../../core/errors.ts'
 import { isApiKeyId } from '../../core/ids.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
-import { printJson, printTable } from '../output.ts'
+import { printJson, printOutput, printTable } from '../output.ts'
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value]
@@ -94,13 +94,16 @@ export function registerApiKeyCommands(program: Command): void {
     .command('revoke <id>')
     .description('revoke an API key: from then on it is refused')
     .option('--data <dir>', 'dev data folder')
-    .action(async (id: string, opts: TargetOptions) => {
+    .option('--json', 'print the revoked key (never the key itself) as JSON')
+    .action(async (id: string, opts: TargetOptions & { json?: boolean }) => {
       if (!isApiKeyId(id))
         throw new SpConnectError('invalid_request', { detail: 'not an API key id (key_…)' })
       await withRuntime(opts, async ({ store, deps, events }) => {
         const revoked = await revokeApiKey(store, deps, events, id, 'cli')
         if (!revoked) throw new SpConnectError('not_found')
-        process.stdout.write(`Revoked ${revoked.id} (${revoked.name}).\n`)
+        printOutput(opts.json, apiKeyJson(revoked), () =>
+          process.stdout.write(`Revoked ${revoked.id} (${revoked.name}).\n`),
+        )
       })
     })
 }

@@ -9,7 +9,7 @@ function isConnectionStatus(value: string): value is ConnectionStatus {
 
 import { connectionJson } from '../../server/serialize.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
-import { connectionRows, printConnection, printJson, printTable } from '../output.ts'
+import { connectionRows, printConnection, printJson, printOutput, printTable } from '../output.ts'
 import { readStdin } from '../stdin.ts'
 
 export function registerConnectionCommands(program: Command): void {
@@ -60,12 +60,15 @@ export function registerConnectionCommands(program: Command): void {
     .command('revoke <id>')
     .description('disconnect a connection: its tokens are deleted')
     .option('--data <dir>', 'dev data folder')
-    .action(async (id: string, opts: TargetOptions) => {
+    .option('--json', 'print the disconnected connection as JSON')
+    .action(async (id: string, opts: TargetOptions & { json?: boolean }) => {
       await withRuntime(opts, async ({ store, deps, events }) => {
         const row = await store.disconnectConnection(id, deps.now())
         if (!row) throw new SpConnectError('connection_not_found')
         await events.record('connection.disconnected', row.id, { by: 'cli' })
-        process.stdout.write(`Disconnected ${row.id} (${row.sellingPartnerId}); its tokens are deleted.\n`)
+        printOutput(opts.json, connectionJson(row), () =>
+          process.stdout.write(`Disconnected ${row.id} (${row.sellingPartnerId}); its tokens are deleted.\n`),
+        )
       })
     })
 

@@ -23,7 +23,7 @@ import { eventJson } from '../../server/serialize.ts'
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../store/store.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
 import { EXIT } from '../exit-codes.ts'
-import { printJson, printTable } from '../output.ts'
+import { printJson, printOutput, printTable } from '../output.ts'
 
 /** Largest webhook body `webhooks verify` reads from stdin. */
 const MAX_BODY_BYTES = 1024 * 1024
@@ -135,7 +135,8 @@ export function registerEventCommands(program: Command): void {
       'largest accepted age of the timestamp',
       String(DEFAULT_TOLERANCE_SECONDS),
     )
-    .action(async (opts: { secretEnv: string; signature: string; tolerance: string }) => {
+    .option('--json', 'print {valid, reason} as JSON')
+    .action(async (opts: { secretEnv: string; signature: string; tolerance: string; json?: boolean }) => {
       const secret = process.env[opts.secretEnv]
       if (!secret) {
         throw new SpConnectError('invalid_request', {
@@ -151,7 +152,7 @@ export function registerEventCommands(program: Command): void {
       const body = await readBody()
       const now = Math.floor(Date.now() / 1000)
       if (verifyWebhook(secret, opts.signature, body, now, tolerance)) {
-        process.stdout.write('valid signature\n')
+        printOutput(opts.json, { valid: true, reason: null }, () => process.stdout.write('valid signature\n'))
         return
       }
       // Say why, so a developer can tell a wrong secret or altered body from a stale capture.
@@ -161,7 +162,9 @@ export function registerEventCommands(program: Command): void {
         : Math.abs(now - parsed.timestamp) > tolerance
           ? `the timestamp is ${now - parsed.timestamp}s from now, outside the tolerance of ${tolerance}s`
           : 'no v1 signature matches this body and secret (is the body byte-for-byte what was received?)'
-      process.stderr.write(`invalid signature: ${reason}\n`)
+      printOutput(opts.json, { valid: false, reason }, () =>
+        process.stderr.write(`invalid signature: ${reason}\n`),
+      )
       process.exitCode = EXIT.failure
     })
 }

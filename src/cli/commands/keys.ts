@@ -25,7 +25,7 @@ import type { Runtime } from '../../runtime.ts'
 import { resolveConfig, type TargetOptions, withRuntime } from '../context.ts'
 import { addDevPrimaryKey, devKeyring, readDevPid, resolveDataDir } from '../dev-data.ts'
 import { EXIT } from '../exit-codes.ts'
-import { printJson, printTable } from '../output.ts'
+import { printJson, printOutput, printTable } from '../output.ts'
 
 /** Plain progress lines (stderr not a terminal): after the first batch, at every 10%, and at least this often. */
 const PLAIN_PROGRESS_INTERVAL_MS = 2000
@@ -49,9 +49,10 @@ export function registerKeyCommands(program: Command): void {
   keys
     .command('generate')
     .description('print a new random key as id:base64key, for SP_CONNECT_ENCRYPTION_KEYS')
-    .action(() => {
+    .option('--json', 'print {id, key, entry} as JSON (entry is the id:base64key text)')
+    .action((opts: { json?: boolean }) => {
       const { id, key } = generateKey()
-      process.stdout.write(`${id}:${key}\n`)
+      printOutput(opts.json, { id, key, entry: `${id}:${key}` }, () => process.stdout.write(`${id}:${key}\n`))
     })
 
   keys
@@ -74,7 +75,8 @@ export function registerKeyCommands(program: Command): void {
     )
     .option('--data <dir>', 'dev data folder')
     .option('--batch <n>', 'rows per batch (1-1000)', String(DEFAULT_REENCRYPT_BATCH_SIZE))
-    .action(async (opts: TargetOptions & { batch: string }) => {
+    .option('--json', 'print the outcome as JSON (notes go to stderr)')
+    .action(async (opts: TargetOptions & { batch: string; json?: boolean }) => {
       const batchSize = Number(opts.batch)
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1000)
         throw new SpConnectError('invalid_request', {
@@ -83,12 +85,20 @@ export function registerKeyCommands(program: Command): void {
       const config = resolveConfig(opts)
       const devDir = config.mode === 'dev' ? resolveDataDir(opts.data) : undefined
       if (devDir !== undefined) refuseWhileDevServerRuns(devDir)
-      await withRuntime(opts, (runtime) => rotate(runtime, devDir, batchSize))
+      await withRuntime(opts, (runtime) => rotate(runtime, devDir, batchSize, opts.json === true))
     })
 }
 
-async function rotate(runtime: Runtime, devDir: string | undefined, batchSize: number): Promise<void> {
+async function rotate(
+  runtime: Runtime,
+  devDir: string | undefined,
+  batchSize: number,
+  json: boolean,
+): Promise<void> {
   const { store, config } = runtime
+  // With --json, stdout carries one JSON document only; the notes go to stderr.
+  const note = (text: string) => (json ? process.stderr : process.stdout).write(text)
+  let addedKeyId: string | null = null
   const clientIds = [config.lwaClientId]
   let keyring = runtime.keyring
   let usage = await scanKeyUsage({ store, keyring, appSecretClientIds: clientIds })
@@ -103,12 +113,11 @@ async function rotate(runtime: Runtime, devDir: string | undefined, batchSize: n
     // so a rerun after a kill finishes that one instead of stacking up keys.
     const key = generateKey()
     keyring = new Keyring(devKeyring(addDevPrimaryKey(devDir, key)))
-    process.stdout.write(
-      `Added key "${key.id}" as the primary key in ${devDir}/config.json (older keys kept).\n`,
-    )
+    addedKeyId = key.id
+    note(`Added key "${key.id}" as the primary key in ${devDir}/config.json (older keys kept).\n`)
     usage = await scanKeyUsage({ store, keyring, appSecretClientIds: clientIds })
   } else if (devDir !== undefined) {
-    process.stdout.write(
+    note(
       `Finishing the previous rotation: ${usage.pending} row(s) are not yet under the primary key "${keyring.primaryKeyId}". ` +
         'Run `keys rotate` again afterwards for a new key.\n',
     )
@@ -146,7 +155,21 @@ async function rotate(runtime: Runtime, devDir: string | undefined, batchSize: n
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
-  report(result, keyring.primaryKeyId)
+  if (json)
+    printJson({
+      primary_key_id: keyring.primaryKeyId,
+      added_key_id: addedKeyId,
+      completed: result.completed,
+      scanned: result.scanned,
+      reencrypted: result.reencrypted,
+      skipped: result.skipped,
+      conflicts: result.conflicts,
+      unavailable: result.unavailable,
+      unavailable_key_ids: result.unavailableKeyIds,
+      failed: result.failed,
+      unfinished: result.unfinished,
+    })
+  else report(result, keyring.primaryKeyId)
   if (!result.completed) process.exitCode = 128 + constants.signals[stoppedBy ?? 'SIGINT']
   else if (result.unfinished > 0) process.exitCode = EXIT.failure
 }

@@ -12,7 +12,7 @@ import { createOperator, deleteOperator } from '../../core/access/operators.ts'
 import { MIN_PASSWORD_LENGTH } from '../../core/access/passwords.ts'
 import { SpConnectError } from '../../core/errors.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
-import { printJson, printTable } from '../output.ts'
+import { printJson, printOutput, printTable } from '../output.ts'
 
 const MAX_PASSWORD_INPUT_BYTES = 4096
 
@@ -68,11 +68,16 @@ export function registerOperatorCommands(program: Command): void {
     .description('create an operator; the password is read from stdin')
     .requiredOption('--email <email>', "the operator's email (their sign-in name)")
     .option('--data <dir>', 'dev data folder')
-    .action(async (opts: TargetOptions & { email: string }) => {
+    .option('--json', 'print {email, created_at} as JSON')
+    .action(async (opts: TargetOptions & { email: string; json?: boolean }) => {
       const password = await readPassword()
       await withRuntime(opts, async ({ store, deps, events }) => {
         const account = await createOperator(store, deps, events, { email: opts.email, password })
-        process.stdout.write(`Created operator ${account.email}.\n`)
+        printOutput(
+          opts.json,
+          { email: account.email, created_at: new Date(account.createdAt).toISOString() },
+          () => process.stdout.write(`Created operator ${account.email}.\n`),
+        )
       })
     })
 
@@ -104,10 +109,14 @@ export function registerOperatorCommands(program: Command): void {
     .command('delete <email>')
     .description('delete an operator and end their console sessions')
     .option('--data <dir>', 'dev data folder')
-    .action(async (email: string, opts: TargetOptions) => {
+    .option('--json', 'print {email, deleted} as JSON')
+    .action(async (email: string, opts: TargetOptions & { json?: boolean }) => {
       await withRuntime(opts, async ({ store, events }) => {
         await deleteOperator(store, events, email)
-        process.stdout.write(`Deleted operator ${email.trim().toLowerCase()}.\n`)
+        const normalized = email.trim().toLowerCase()
+        printOutput(opts.json, { email: normalized, deleted: true }, () =>
+          process.stdout.write(`Deleted operator ${normalized}.\n`),
+        )
       })
     })
 }

@@ -6,7 +6,7 @@ import type { Command } from 'commander'
 import type { ClientSecretsStatus } from '../../core/secrets/client-secrets.ts'
 import { rotateClientSecret } from '../../core/secrets/rotation.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
-import { printJson, printTable } from '../output.ts'
+import { printJson, printOutput, printTable } from '../output.ts'
 
 export function registerSecretCommands(program: Command): void {
   const secrets = program.command('secrets').description("rotate and inspect the app's LWA client secret")
@@ -15,21 +15,24 @@ export function registerSecretCommands(program: Command): void {
     .command('rotate')
     .description('ask Amazon for a new LWA client secret (it arrives as a notification)')
     .option('--data <dir>', 'dev data folder')
-    .action(async (opts: TargetOptions) => {
+    .option('--json', 'print {accepted, request_id} as JSON')
+    .action(async (opts: TargetOptions & { json?: boolean }) => {
       await withRuntime(opts, async ({ config, lwa, deps }) => {
         const result = await rotateClientSecret(
           { lwa, spapiUrlTemplate: config.amazon.spapiUrlTemplate },
           deps,
         )
-        process.stdout.write(
-          [
-            `Amazon accepted the rotation request${result.requestId ? ` (request id ${result.requestId})` : ''}.`,
-            'It sends the new client secret only as an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification to the',
-            "app's SQS queue; forward it to POST /v1/notifications and sp-connect switches to the new secret.",
-            'The current secret keeps working until the time given in that notification (about 7 days).',
-            'Check with: sp-connect secrets status',
-            '',
-          ].join('\n'),
+        printOutput(opts.json, { accepted: true, request_id: result.requestId ?? null }, () =>
+          process.stdout.write(
+            [
+              `Amazon accepted the rotation request${result.requestId ? ` (request id ${result.requestId})` : ''}.`,
+              'It sends the new client secret only as an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification to the',
+              "app's SQS queue; forward it to POST /v1/notifications and sp-connect switches to the new secret.",
+              'The current secret keeps working until the time given in that notification (about 7 days).',
+              'Check with: sp-connect secrets status',
+              '',
+            ].join('\n'),
+          ),
         )
       })
     })

@@ -7,6 +7,7 @@ import {
   type SimulatedApp,
   startSimulatorServer,
 } from '../../simulator/index.ts'
+import { printOutput } from '../output.ts'
 import { onShutdown } from '../shutdown.ts'
 
 const appsFileSchema = z.array(
@@ -35,6 +36,7 @@ export function registerSimulatorCommand(program: Command): void {
     .option('--login-uri <url>', 'login URI of the generated app', 'http://localhost:3000/login')
     .option('--draft', 'register the generated app as Draft (version=beta required)')
     .option('--state <file>', 'file that keeps grants and revocations across restarts')
+    .option('--json', 'print the endpoints and app credentials as one JSON document once listening')
     .action(
       async (opts: {
         port: string
@@ -44,6 +46,7 @@ export function registerSimulatorCommand(program: Command): void {
         loginUri: string
         draft?: boolean
         state?: string
+        json?: boolean
       }) => {
         const apps: SimulatedApp[] = opts.apps
           ? appsFileSchema.parse(JSON.parse(readFileSync(opts.apps, 'utf8'))).map(withoutUndefined)
@@ -67,7 +70,21 @@ export function registerSimulatorCommand(program: Command): void {
           lines.push(`  App "${app.name}": application_id=${app.appId} client_id=${app.clientId}`)
           lines.push(`    client_secret=${app.clientSecrets[0]?.secret ?? ''} status=${app.status}`)
         }
-        process.stdout.write(`${lines.join('\n')}\n`)
+        printOutput(
+          opts.json,
+          {
+            url: server.url,
+            lwa_token_url: `${server.url}/auth/o2/token`,
+            apps: apps.map((app) => ({
+              name: app.name,
+              application_id: app.appId,
+              client_id: app.clientId,
+              client_secret: app.clientSecrets[0]?.secret ?? null,
+              status: app.status,
+            })),
+          },
+          () => process.stdout.write(`${lines.join('\n')}\n`),
+        )
         onShutdown(async () => {
           await server.close()
           await simulator.close()

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { SpConnectError } from '../../core/errors.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
+import { printOutput } from '../output.ts'
 
 export function registerTokenCommands(program: Command): void {
   program
@@ -11,7 +12,8 @@ export function registerTokenCommands(program: Command): void {
       'a grantless token for this scope instead, e.g. sellingpartnerapi::notifications',
     )
     .option('--data <dir>', 'dev data folder')
-    .action(async (id: string | undefined, opts: TargetOptions & { grantless?: string }) => {
+    .option('--json', 'print {access_token, token_type, expires_at} as JSON')
+    .action(async (id: string | undefined, opts: TargetOptions & { grantless?: string; json?: boolean }) => {
       if ((id === undefined) === (opts.grantless === undefined)) {
         throw new SpConnectError('invalid_request', {
           detail: 'give a connection id or --grantless <scope>, not both',
@@ -21,7 +23,15 @@ export function registerTokenCommands(program: Command): void {
         const token = opts.grantless
           ? await grantless.getToken(opts.grantless)
           : await tokens.getAccessToken(id ?? '')
-        process.stdout.write(`${token.accessToken}\n`)
+        printOutput(
+          opts.json,
+          {
+            access_token: token.accessToken,
+            token_type: 'bearer',
+            expires_at: new Date(token.expiresAt).toISOString(),
+          },
+          () => process.stdout.write(`${token.accessToken}\n`),
+        )
       })
     })
 
