@@ -5,40 +5,15 @@
  * session. Every console error, page error and CSP violation is recorded and asserted absent.
  */
 import { existsSync } from 'node:fs'
-import { type Browser, type BrowserContext, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOperator } from '../../src/core/access/operators.ts'
+import { CHROMIUM, launchChromium, type Problem, watchedContext } from '../helpers/chromium.ts'
 import { randomSellingPartnerId } from '../helpers/flows.ts'
 import { type Stack, startStack } from '../helpers/stack.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 const EMAIL = 'ops@example.com'
 const PASSWORD = 'a long operator passphrase'
-
-interface Problem {
-  readonly page: string
-  readonly text: string
-}
-
-async function watchedContext(browser: Browser, problems: Problem[]): Promise<BrowserContext> {
-  const context = await browser.newContext()
-  await context.exposeBinding('__reportCspViolation', ({ page }, violation: string) => {
-    problems.push({ page: page.url(), text: `csp: ${violation}` })
-  })
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      const report = (window as unknown as { __reportCspViolation: (v: string) => void }).__reportCspViolation
-      report(`${event.violatedDirective} blocked ${event.blockedURI}`)
-    })
-  })
-  context.on('page', (page) => {
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push({ page: page.url(), text: message.text() })
-    })
-    page.on('pageerror', (error) => problems.push({ page: page.url(), text: error.message }))
-  })
-  return context
-}
 
 describe('operator console in production configuration', () => {
   let stack: Stack
@@ -51,10 +26,7 @@ describe('operator console in production configuration', () => {
       email: EMAIL,
       password: PASSWORD,
     })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-    })
+    browser = await launchChromium()
   })
   afterAll(async () => {
     await browser?.close()

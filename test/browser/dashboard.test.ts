@@ -8,77 +8,15 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CHROMIUM, launchChromium, type Problem, watchedContext } from '../helpers/chromium.ts'
 import { type DevServer, runCli, startDev } from '../helpers/cli.ts'
 import { randomSellingPartnerId } from '../helpers/flows.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 const CONSENT_PATH = '/__amazon/sellercentral.amazon.com/apps/authorize/consent'
 /** How the dashboard prints times: `formatTime` in src/server/pages/layout.ts. */
 const SHOWN_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/
-
-interface Problem {
-  readonly page: string
-  readonly kind: 'console' | 'pageerror' | 'csp' | 'requestfailed' | 'subresource'
-  readonly text: string
-}
-
-/**
- * A browser context that records every console error, uncaught page error, CSP violation (reported by the
- * page itself through `securitypolicyviolation`, and by Chromium on the console) and failed subresource.
- */
-async function watchedContext(browser: Browser, problems: Problem[]): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-  await context.exposeBinding('__reportCspViolation', ({ page }, violation: string) => {
-    problems.push({ page: page.url(), kind: 'csp', text: violation })
-  })
-  // Runs before any page script, through the DevTools protocol, so the page's own CSP does not block it.
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      const report = (window as unknown as { __reportCspViolation: (v: string) => void }).__reportCspViolation
-      report(`${event.violatedDirective} blocked ${event.blockedURI}`)
-    })
-  })
-  context.on('page', (page) => watchPage(page, problems))
-  return context
-}
-
-function watchPage(page: Page, problems: Problem[]): void {
-  page.on('console', (message) => {
-    if (message.type() === 'error') {
-      const where = message.location().url
-      problems.push({
-        page: page.url(),
-        kind: 'console',
-        text: `${message.type()}: ${message.text()}${where ? ` (${where})` : ''}`,
-      })
-    }
-  })
-  page.on('pageerror', (error) => problems.push({ page: page.url(), kind: 'pageerror', text: error.message }))
-  page.on('requestfailed', (request) =>
-    problems.push({
-      page: page.url(),
-      kind: 'requestfailed',
-      text: `${request.url()} ${request.failure()?.errorText ?? ''}`,
-    }),
-  )
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push({ page: page.url(), kind: 'subresource', text: `${response.status()} ${response.url()}` })
-    }
-  })
-}
 
 describe('dashboard in headless Chromium', () => {
   let dataDir: string
@@ -97,7 +35,7 @@ describe('dashboard in headless Chromium', () => {
     dev = await startDev(['--port', '0', '--data', dataDir])
     url = dev.url
     appName = (JSON.parse(readFileSync(join(dataDir, 'config.json'), 'utf8')) as { appName: string }).appName
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+    browser = await launchChromium()
   })
   afterAll(async () => {
     await browser?.close()

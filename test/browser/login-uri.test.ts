@@ -11,73 +11,14 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CHROMIUM, launchChromium, type Problem, watchedContext } from '../helpers/chromium.ts'
 import { type DevServer, runCli, startDev } from '../helpers/cli.ts'
 import { randomSellingPartnerId } from '../helpers/flows.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 const HOST = 'sellercentral.amazon.com'
 const CONFIRMATION_SHOT = '/tmp/confirmation.png'
-
-interface Problem {
-  readonly page: string
-  readonly kind: 'console' | 'pageerror' | 'csp' | 'requestfailed' | 'subresource'
-  readonly text: string
-}
-
-/** A context that records console errors, uncaught errors, CSP violations and failed subresources. */
-async function watchedContext(browser: Browser, problems: Problem[]): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-  await context.exposeBinding('__reportCspViolation', ({ page }, violation: string) => {
-    problems.push({ page: page.url(), kind: 'csp', text: violation })
-  })
-  // Runs before any page script, through the DevTools protocol, so the page's own CSP does not block it.
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      const report = (window as unknown as { __reportCspViolation: (v: string) => void }).__reportCspViolation
-      report(`${event.violatedDirective} blocked ${event.blockedURI}`)
-    })
-  })
-  context.on('page', (page) => watchPage(page, problems))
-  return context
-}
-
-function watchPage(page: Page, problems: Problem[]): void {
-  page.on('console', (message) => {
-    if (message.type() === 'error') {
-      const where = message.location().url
-      problems.push({
-        page: page.url(),
-        kind: 'console',
-        text: `${message.type()}: ${message.text()}${where ? ` (${where})` : ''}`,
-      })
-    }
-  })
-  page.on('pageerror', (error) => problems.push({ page: page.url(), kind: 'pageerror', text: error.message }))
-  page.on('requestfailed', (request) =>
-    problems.push({
-      page: page.url(),
-      kind: 'requestfailed',
-      text: `${request.url()} ${request.failure()?.errorText ?? ''}`,
-    }),
-  )
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push({ page: page.url(), kind: 'subresource', text: `${response.status()} ${response.url()}` })
-    }
-  })
-}
 
 describe('Login URI in headless Chromium (sp-connect dev)', () => {
   let dataDir: string
@@ -102,7 +43,7 @@ describe('Login URI in headless Chromium (sp-connect dev)', () => {
     }
     appId = config.appId
     appName = config.appName
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+    browser = await launchChromium()
   })
   afterAll(async () => {
     await browser?.close()
