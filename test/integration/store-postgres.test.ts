@@ -100,43 +100,30 @@ async function dropSchema(schema: string): Promise<void> {
   await admin.query(`drop schema if exists ${escapeIdentifier(schema)} cascade`)
 }
 
+/**
+ * A store in a fresh schema, for every conformance suite; `openAnother` opens a second handle (its own pool and
+ * listening connection) on the same schema. `name` tells the suites' connections apart in pg_stat_activity.
+ */
+async function postgresUnderTest(name: string) {
+  const { schema, url } = await freshSchema()
+  const store = await openPostgresStore({ url: url(`${name}_${schema}`), poolSize: 5 })
+  return {
+    store,
+    openAnother: () => openPostgresStore({ url: url(`${name}_${schema}_other`), poolSize: 5 }),
+    async cleanup() {
+      await store.close()
+      await dropSchema(schema)
+    },
+  }
+}
+
 if (available) {
-  operatorStoreConformanceSuite('PostgreSQL', async () => {
-    const { schema, url } = await freshSchema()
-    const store = await openPostgresStore({ url: url(`operators_${schema}`), poolSize: 5 })
-    return {
-      store,
-      async cleanup() {
-        await store.close()
-        await dropSchema(schema)
-      },
-    }
-  })
-  storeConformanceSuite('PostgreSQL', async () => {
-    const { schema, url } = await freshSchema()
-    const store = await openPostgresStore({ url: url(`conformance_${schema}`), poolSize: 5 })
-    return {
-      store,
-      openAnother: () => openPostgresStore({ url: url(`conformance_${schema}_other`), poolSize: 5 }),
-      wakesAcrossHandles: true,
-      async cleanup() {
-        await store.close()
-        await dropSchema(schema)
-      },
-    }
-  })
-  apiKeyConformanceSuite('PostgreSQL', async () => {
-    const { schema, url } = await freshSchema()
-    const store = await openPostgresStore({ url: url(`api_keys_${schema}`), poolSize: 5 })
-    return {
-      store,
-      openAnother: () => openPostgresStore({ url: url(`api_keys_${schema}_other`), poolSize: 5 }),
-      async cleanup() {
-        await store.close()
-        await dropSchema(schema)
-      },
-    }
-  })
+  operatorStoreConformanceSuite('PostgreSQL', () => postgresUnderTest('operators'))
+  storeConformanceSuite('PostgreSQL', async () => ({
+    ...(await postgresUnderTest('conformance')),
+    wakesAcrossHandles: true,
+  }))
+  apiKeyConformanceSuite('PostgreSQL', () => postgresUnderTest('api_keys'))
 } else {
   describe.skip('Store conformance: PostgreSQL (no server)', () => {
     it('needs a PostgreSQL server', () => {})

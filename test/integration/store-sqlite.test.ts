@@ -34,19 +34,8 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
-operatorStoreConformanceSuite('SQLite file', async () => {
-  const dir = mkdtempSync(`${tmpdir()}/sp-connect-`)
-  const store = await openSqliteStore({ path: join(dir, 'store.db') })
-  return {
-    store,
-    async cleanup() {
-      await store.close()
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
-})
-
-storeConformanceSuite('SQLite file', async () => {
+/** A store on a fresh SQLite file, for every conformance suite; `openAnother` opens a second handle on it. */
+async function sqliteFileUnderTest() {
   const dir = mkdtempSync(`${tmpdir()}/sp-connect-`)
   const path = join(dir, 'store.db')
   const store = await openSqliteStore({ path })
@@ -58,21 +47,11 @@ storeConformanceSuite('SQLite file', async () => {
       rmSync(dir, { recursive: true, force: true })
     },
   }
-})
+}
 
-apiKeyConformanceSuite('SQLite file', async () => {
-  const dir = mkdtempSync(`${tmpdir()}/sp-connect-`)
-  const path = join(dir, 'store.db')
-  const store = await openSqliteStore({ path })
-  return {
-    store,
-    openAnother: () => openSqliteStore({ path }),
-    async cleanup() {
-      await store.close()
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
-})
+operatorStoreConformanceSuite('SQLite file', sqliteFileUnderTest)
+storeConformanceSuite('SQLite file', sqliteFileUnderTest)
+apiKeyConformanceSuite('SQLite file', sqliteFileUnderTest)
 
 const T0 = 1_800_000_000_000
 const mode = (path: string) => statSync(path).mode & 0o777
