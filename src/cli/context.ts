@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { type AppConfig, loadConfigFromEnv } from '../config.ts'
 import { type Deps, defaultDeps } from '../core/deps.ts'
-import { SpConnectError } from '../core/errors.ts'
+import { SpConnectError } from '../domain/errors.ts'
 import { openRuntime, type Runtime } from '../runtime.ts'
 import { devConfig, loadOrCreateDevData, readDevPublicUrl, resolveDataDir } from './dev-data.ts'
 

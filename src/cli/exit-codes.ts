@@ -2,7 +2,7 @@
  * CLI exit codes by error code. The mapping is the `exit` column of the one `ERROR_CODES` table
  * (src/core/errors.ts); this module only gives the CLI its short names.
  */
-import { type ErrorCode, EXIT_CODES, exitCodeOf } from '../core/errors.ts'
+import { type ErrorCode, EXIT_CODES, exitCodeOf } from '../domain/errors.ts'
 
 export const EXIT = EXIT_CODES
 

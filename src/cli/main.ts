@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
-import { isSpConnectError } from '../core/errors.ts'
+import { isSpConnectError } from '../domain/errors.ts'
 import { registerApiKeyCommands } from './commands/api-keys.ts'
 import { registerConnectionCommands } from './commands/connections.ts'
 import { registerDevCommand } from './commands/dev.ts'

@@ -3,7 +3,7 @@
  * a 10 KB id or one with control bytes is a 400 before it reaches a database, never a 500 from a driver (NUL
  * bytes are an error in a PostgreSQL text value) or a full scan with a huge bound parameter.
  */
-import { SpConnectError } from './errors.ts'
+import { SpConnectError } from '../domain/errors.ts'
 
 /** Longest tenant id an application may use (the same bound the connect-session API has always had). */
 export const MAX_TENANT_ID_LENGTH = 256

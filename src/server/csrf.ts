@@ -7,7 +7,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Context } from 'hono'
-import { SpConnectError } from '../core/errors.ts'
+import { SpConnectError } from '../domain/errors.ts'
 
 /** The form field every console POST carries. */
 export const CSRF_FIELD = 'csrf'

@@ -8,8 +8,8 @@
  * unavailable, cached ones still served" into "nothing answers at all".
  */
 import { ciphertextKeyId } from '../core/crypto/keyring.ts'
-import { isSpConnectError } from '../core/errors.ts'
 import { openToken } from '../core/tokens/sealed.ts'
+import { isSpConnectError } from '../domain/errors.ts'
 import type { Runtime } from '../runtime.ts'
 
 export interface ReadinessCheck {

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { rename, unlink, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { z } from 'zod'
-import { REGIONS } from '../core/regions.ts'
+import { REGIONS } from '../domain/regions.ts'
 
 const countersSchema = z.object({
   total: z.number(),

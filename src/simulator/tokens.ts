@@ -9,7 +9,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
-import { REGIONS } from '../core/regions.ts'
+import { REGIONS } from '../domain/regions.ts'
 
 export const REFRESH_PREFIX = 'Atzr|'
 export const ACCESS_PREFIX = 'Atza|'

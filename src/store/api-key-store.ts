@@ -5,8 +5,8 @@
  * Times are milliseconds since the epoch.
  */
 import type { Kysely, Selectable } from 'kysely'
-import { isScope, type Scope } from '../core/access/principal.ts'
-import { SpConnectError } from '../core/errors.ts'
+import { SpConnectError } from '../domain/errors.ts'
+import { isScope, type Scope } from '../domain/scopes.ts'
 import type { Database } from './schema.ts'
 
 /** One row per API key created with the CLI or the API (bootstrap keys live in the configuration). */

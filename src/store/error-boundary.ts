@@ -5,7 +5,7 @@
  * database)", not "a bug". Every other error (a constraint violation a store method relies on, our own
  * `SpConnectError`s) passes through unchanged.
  */
-import { SpConnectError } from '../core/errors.ts'
+import { SpConnectError } from '../domain/errors.ts'
 import { isStoreUnavailableError } from './errors.ts'
 
 /** Kysely after `destroy()`, node:sqlite after `close()` (new and cached statements), pg-pool after `end()`. */
@@ -40,7 +40,7 @@ export function toStoreError(error: unknown): unknown {
 }
 
 /** The sub-stores a store exposes as properties; their methods get the same boundary. */
-const SUB_STORES: ReadonlySet<PropertyKey> = new Set(['apiKeys', 'loginRequests', 'operators'])
+const SUB_STORES: ReadonlySet<PropertyKey> = new Set(['apiKeys', 'loginRequests', 'operators', 'rateBuckets'])
 
 /**
  * Wraps a store (or sub-store) so that every method's failure, thrown or rejected, goes through

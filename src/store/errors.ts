@@ -3,7 +3,7 @@
  * server restart, a statement cancelled by its timeout, a SQLite file locked past the busy timeout. The
  * service answers them with 503 and Retry-After instead of a 500.
  */
-import { isConnectionLostError } from './postgres.ts'
+import { isConnectionLostError } from './postgres-driver.ts'
 
 /** PostgreSQL: statement_timeout or a cancel request; lock_timeout. */
 const BUSY_SQLSTATES = new Set(['57014', '55P03'])

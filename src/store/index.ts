@@ -4,14 +4,9 @@
  * Concrete stores are for `cli/` and `server/`; `core/` only ever sees the `Store` interface.
  */
 
-export {
-  clampLimit,
-  createKyselyStore,
-  DEFAULT_LIST_LIMIT,
-  type KyselyStoreOptions,
-  MAX_DELIVERY_ERROR_LENGTH,
-  MAX_LIST_LIMIT,
-} from './kysely-store.ts'
+export { MAX_DELIVERY_ERROR_LENGTH } from './event-store.ts'
+export { clampLimit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from './kysely-common.ts'
+export { createKyselyStore, type KyselyStoreOptions } from './kysely-store.ts'
 export { MIGRATIONS } from './migrations/index.ts'
 export {
   checkMigrationOrder,
@@ -25,13 +20,12 @@ export {
 export {
   DEFAULT_POSTGRES_POOL_SIZE,
   DEFAULT_POSTGRES_STATEMENT_TIMEOUT_MS,
-  isConnectionLostError,
   type OpenPostgresOptions,
   openPostgresKysely,
   openPostgresStore,
   POSTGRES_CONNECT_TIMEOUT_MS,
-  type PostgresStoreLogger,
 } from './postgres.ts'
+export { isConnectionLostError, type PostgresStoreLogger } from './postgres-driver.ts'
 export type { Database } from './schema.ts'
 export { MIGRATIONS_TABLE } from './schema.ts'
 export {

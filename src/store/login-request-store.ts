@@ -7,8 +7,8 @@
  * Ids, continue tokens and CSRF tokens are stored only as SHA-256 hashes.
  */
 import type { Kysely, Selectable } from 'kysely'
-import type { Region } from '../core/regions.ts'
-import { isRegion } from '../core/regions.ts'
+import type { Region } from '../domain/regions.ts'
+import { isRegion } from '../domain/regions.ts'
 import type { Database } from './schema.ts'
 import { corruptRow } from './schema.ts'
 

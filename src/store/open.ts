@@ -1,5 +1,6 @@
 /** Opens the store a configuration names: SQLite for a file path, PostgreSQL for a `postgres://` URL. */
-import { openPostgresStore, type PostgresStoreLogger } from './postgres.ts'
+import { openPostgresStore } from './postgres.ts'
+import type { PostgresStoreLogger } from './postgres-driver.ts'
 import type { Store } from './store.ts'
 
 export type DatabaseConfig =

@@ -8,7 +8,7 @@
  * session can never be revived by a racing request.
  */
 import type { Kysely, Selectable } from 'kysely'
-import { SpConnectError } from '../core/errors.ts'
+import { SpConnectError } from '../domain/errors.ts'
 import type { Database } from './schema.ts'
 
 /** One row per operator. `email` is stored normalised (trimmed, lower case) and is unique. */

@@ -9,11 +9,12 @@
  * impossible value into the typed world.
  */
 import type { Selectable } from 'kysely'
-import { SpConnectError } from '../core/errors.ts'
-import { isAccountType, isRegion } from '../core/regions.ts'
+import { SpConnectError } from '../domain/errors.ts'
+import { isAccountType, isRegion } from '../domain/regions.ts'
 import type { ApiKeysTable } from './api-key-store.ts'
 import type { LoginRequestsTable } from './login-request-store.ts'
 import type { OperatorAccountsTable, OperatorSessionsTable } from './operator-store.ts'
+import type { RateBucketsTable } from './rate-bucket-store.ts'
 import type {
   AppSecretRecord,
   AuthStateRecord,
@@ -139,6 +140,7 @@ export interface Database {
   api_keys: ApiKeysTable
   operator_accounts: OperatorAccountsTable
   operator_sessions: OperatorSessionsTable
+  rate_buckets: RateBucketsTable
   sp_connect_migrations: MigrationsTable
 }
 

@@ -2,10 +2,10 @@
  * The SQLite flavour of the store: `node:sqlite` (built into Node, no native addon) under Kysely's SQLite
  * dialect. Everything SQLite-specific lives here: the adapter that gives `DatabaseSync` the better-sqlite3
  * shape Kysely expects, a driver whose transactions start with `BEGIN IMMEDIATE`, file permissions, pragmas.
- * The queries themselves are shared with PostgreSQL in kysely-store.ts.
+ * The queries themselves are shared with PostgreSQL in the role stores that kysely-store.ts composes.
  *
  * `waitForConnectionChange`: SQLite has no way to tell another process that a row changed, so a wait is woken
- * only by this handle's own writes (kysely-store.ts wakes the row's waiters after each write that changed it)
+ * only by this handle's own writes (connection-store.ts wakes the row's waiters after each write that changed it)
  * and otherwise runs to its timeout. Across processes sharing the file, the callers' polling (the timeout) is
  * the mechanism, as it was before waits existed.
  */
@@ -33,7 +33,7 @@ import {
   type SqliteStatement,
   sql,
 } from 'kysely'
-import { SpConnectError } from '../core/errors.ts'
+import { SpConnectError } from '../domain/errors.ts'
 import { toStoreError } from './error-boundary.ts'
 import { createKyselyStore } from './kysely-store.ts'
 import type { Database } from './schema.ts'

@@ -6,13 +6,15 @@
  * Times are milliseconds since the epoch. Secrets are stored only as ciphertext (see core/crypto) or as
  * SHA-256 hashes (state values, browser bindings, connect-session tokens); the store never sees plaintext.
  */
-import type { AccountType, Region } from '../core/regions.ts'
+import type { AccountType, Region } from '../domain/regions.ts'
+import type { ConnectionStatus } from '../domain/statuses.ts'
 import type { ApiKeyStore } from './api-key-store.ts'
 import type { LoginRequestStore } from './login-request-store.ts'
 import type { OperatorStore } from './operator-store.ts'
+import type { RateBucketStore } from './rate-bucket-store.ts'
 
-export const CONNECTION_STATUSES = ['active', 'needs_reauthorization', 'disconnected'] as const
-export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number]
+// The connection statuses are domain vocabulary; the contract carries them for its implementers and callers.
+export { CONNECTION_STATUSES, type ConnectionStatus } from '../domain/statuses.ts'
 
 export interface ConnectionRecord {
   readonly id: string
@@ -230,20 +232,23 @@ export interface MigrationOutcome {
   readonly status: 'applied' | 'already_applied' | 'failed'
 }
 
-export interface Store {
-  /** API keys created with the CLI or the API (see api-key-store.ts). */
-  readonly apiKeys: ApiKeyStore
-  /** Pending Login-URI requests waiting for the app's signed-in user (login-request-store.ts). */
-  readonly loginRequests: LoginRequestStore
-
+/**
+ * Schema and lifecycle of one store handle: what a process does with the store before and after using it.
+ */
+export interface StoreLifecycle {
   /** Brings the schema up to date; safe to call from several processes at once. */
   migrate(): Promise<MigrationOutcome[]>
   /** Names of migrations this code knows that the database has not applied (read-only; for `/readyz`). */
   pendingMigrations(): Promise<string[]>
   close(): Promise<void>
-  /** Operator accounts and console sessions (src/store/operator-store.ts). */
-  readonly operators: OperatorStore
+}
 
+/**
+ * Auth states and connect sessions: the short-lived, single-use records of an authorization in progress (the
+ * OAuth `state` of the website and Appstore flows, and the connect links an app hands its users). Both are
+ * stored by hash only.
+ */
+export interface AuthStateStore {
   insertAuthState(state: AuthStateRecord): Promise<void>
   getAuthState(stateHash: string): Promise<AuthStateRecord | undefined>
   /**
@@ -260,7 +265,14 @@ export interface Store {
   getConnectSession(tokenHash: string): Promise<ConnectSessionRecord | undefined>
   /** Deletes connect sessions that expired before `before`; returns how many. */
   deleteExpiredConnectSessions(before: number): Promise<number>
+}
 
+/**
+ * Connections and their refresh leases: the seller and vendor accounts with their encrypted tokens, every write
+ * that changes tokens or status (each fenced by `version`), the per-connection lease that lets one process
+ * refresh at a time, and the wait for another process's write.
+ */
+export interface ConnectionStore {
   getConnection(id: string): Promise<ConnectionRecord | undefined>
   findConnection(sellingPartnerId: string, region: Region): Promise<ConnectionRecord | undefined>
   listConnections(filter?: ConnectionFilter): Promise<ConnectionRecord[]>
@@ -312,19 +324,17 @@ export interface Store {
    * turned off or the listening connection is down, when waits simply run to their timeout.
    */
   waitForConnectionChange(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void>
-
-  /**
-   * Appends an event to the audit log and, in the same transaction, one pending delivery per webhook URL
-   * (the outbox): an event is never recorded without its deliveries, nor delivered without being recorded.
-   */
-  appendEvent(event: EventRecord, webhookUrls?: readonly string[]): Promise<void>
-  listEvents(filter?: { connectionId?: string; type?: string; limit?: number }): Promise<EventRecord[]>
-  getEvent(id: string): Promise<EventRecord | undefined>
-
-  // Background refresher, usage and re-authorization reminders
-
   /** Records that a caller used the connection's token (no version bump). */
   touchConnection(id: string, now: number): Promise<void>
+  /** Number of connections in each status (statuses with none are absent). */
+  countConnectionsByStatus(): Promise<Partial<Record<ConnectionStatus, number>>>
+}
+
+/**
+ * What the background workers scan and claim: connections due for a refresh (leased in bulk so instances divide
+ * the work), the refresher's backlog, and the re-authorization reminders.
+ */
+export interface RefresherStore {
   /**
    * Active connections with a refresh token, not in failure backoff (`refresh_not_before` null or <= now), whose
    * lease is free or expired, and that are either warm (used since `warmUsedSince` and expiring before
@@ -339,8 +349,6 @@ export interface Store {
   refreshBacklog(
     query: Omit<RefreshCandidateQuery, 'limit'>,
   ): Promise<{ due: number; earliestWarmExpiry: number | null }>
-  /** Number of connections in each status (statuses with none are absent). */
-  countConnectionsByStatus(): Promise<Partial<Record<ConnectionStatus, number>>>
   /**
    * The candidates `listRefreshCandidates` would return, leased to `owner` until `leaseUntil` in one statement.
    * Rows whose lease another claimer holds (or, on PostgreSQL, has locked) are skipped, so instances claiming at
@@ -358,9 +366,50 @@ export interface Store {
    * it had not been (no reminder yet, or only one for more days); a re-authorization resets reminders.
    */
   markReauthorizationReminder(id: string, authorizedAt: number, days: number): Promise<boolean>
+}
 
-  // Key rotation
+/**
+ * The audit log of events and the webhook outbox: an event and its deliveries are written together, and
+ * deliveries are claimed under a lease so that two senders never send the same one.
+ */
+export interface EventStore {
+  /**
+   * Appends an event to the audit log and, in the same transaction, one pending delivery per webhook URL
+   * (the outbox): an event is never recorded without its deliveries, nor delivered without being recorded.
+   */
+  appendEvent(event: EventRecord, webhookUrls?: readonly string[]): Promise<void>
+  listEvents(filter?: { connectionId?: string; type?: string; limit?: number }): Promise<EventRecord[]>
+  getEvent(id: string): Promise<EventRecord | undefined>
 
+  /**
+   * Claims up to `limit` pending deliveries due at `now` whose lease is free or expired, setting the lease to
+   * `owner` until `leaseUntil`; oldest due first. Two claimers never get the same delivery.
+   */
+  claimDueDeliveries(now: number, owner: string, leaseUntil: number, limit: number): Promise<DeliveryRecord[]>
+  /** Records an attempt's result if `owner` still holds the delivery; increments attempts, clears the lease. */
+  completeDelivery(id: string, owner: string, result: DeliveryResult): Promise<DeliveryRecord | undefined>
+  /** Pending deliveries (the outbox depth) and the creation time of the oldest one, or null when none. */
+  pendingDeliveryStats(): Promise<{ pending: number; oldestCreatedAt: number | null }>
+  listDeliveries(filter?: {
+    eventId?: string
+    status?: DeliveryStatus
+    limit?: number
+  }): Promise<DeliveryRecord[]>
+}
+
+/** LWA client secrets received through Amazon's rotation, stored encrypted. */
+export interface AppSecretStore {
+  insertAppSecret(secret: AppSecretRecord): Promise<void>
+  /** Secrets of a client id, newest first. */
+  listAppSecrets(clientId: string): Promise<AppSecretRecord[]>
+  updateAppSecret(
+    id: string,
+    changes: { state?: AppSecretState; expiresAt?: number | null; secretCiphertext?: string },
+  ): Promise<void>
+}
+
+/** Re-encryption under a new key: which keys the stored ciphertexts name, and the swap of one row's ciphertexts. */
+export interface KeyRotationStore {
   /**
    * Every key id named by a stored ciphertext (both token columns of connections, and app secrets), distinct
    * and sorted. Read-only; reads the `v1.<key id>.` header only and decrypts nothing. One scan of each table:
@@ -378,31 +427,27 @@ export interface Store {
     expectedVersion: number,
     ciphertexts: { refreshTokenCiphertext: string | null; accessTokenCiphertext: string | null },
   ): Promise<boolean>
+}
 
-  // LWA client secrets received through rotation
-
-  insertAppSecret(secret: AppSecretRecord): Promise<void>
-  /** Secrets of a client id, newest first. */
-  listAppSecrets(clientId: string): Promise<AppSecretRecord[]>
-  updateAppSecret(
-    id: string,
-    changes: { state?: AppSecretState; expiresAt?: number | null; secretCiphertext?: string },
-  ): Promise<void>
-
-  // Webhook outbox
-
-  /**
-   * Claims up to `limit` pending deliveries due at `now` whose lease is free or expired, setting the lease to
-   * `owner` until `leaseUntil`; oldest due first. Two claimers never get the same delivery.
-   */
-  claimDueDeliveries(now: number, owner: string, leaseUntil: number, limit: number): Promise<DeliveryRecord[]>
-  /** Records an attempt's result if `owner` still holds the delivery; increments attempts, clears the lease. */
-  completeDelivery(id: string, owner: string, result: DeliveryResult): Promise<DeliveryRecord | undefined>
-  /** Pending deliveries (the outbox depth) and the creation time of the oldest one, or null when none. */
-  pendingDeliveryStats(): Promise<{ pending: number; oldestCreatedAt: number | null }>
-  listDeliveries(filter?: {
-    eventId?: string
-    status?: DeliveryStatus
-    limit?: number
-  }): Promise<DeliveryRecord[]>
+/**
+ * The whole contract: every role above on one handle, plus the role stores it carries as properties. A module
+ * that needs one role types its dependency as that role (`ConnectionStore`, `EventStore`, …) and is handed the
+ * `Store`.
+ */
+export interface Store
+  extends StoreLifecycle,
+    AuthStateStore,
+    ConnectionStore,
+    RefresherStore,
+    EventStore,
+    AppSecretStore,
+    KeyRotationStore {
+  /** API keys created with the CLI or the API (see api-key-store.ts). */
+  readonly apiKeys: ApiKeyStore
+  /** Pending Login-URI requests waiting for the app's signed-in user (login-request-store.ts). */
+  readonly loginRequests: LoginRequestStore
+  /** Operator accounts and console sessions (src/store/operator-store.ts). */
+  readonly operators: OperatorStore
+  /** SP-API usage-plan buckets shared by every instance (rate-bucket-store.ts). */
+  readonly rateBuckets: RateBucketStore
 }

@@ -11,8 +11,8 @@
 import { parseArgs } from 'node:util'
 import { loadConfigFromEnv } from '../../src/config.ts'
 import { defaultDeps } from '../../src/core/deps.ts'
-import { isSpConnectError } from '../../src/core/errors.ts'
 import { TokenManager } from '../../src/core/tokens/manager.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 import { openRuntime } from '../../src/runtime.ts'
 
 /** Parent → worker: ask for tokens now. Caller `i` asks for `connectionIds[i % connectionIds.length]`. */

@@ -5,7 +5,7 @@
  * (`code_exchange_unknown`) and nothing is stored. The token endpoint is a fake on loopback.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ERROR_CODES } from '../../src/core/errors.ts'
+import { ERROR_CODES } from '../../src/domain/errors.ts'
 import { BrowserClient } from '../helpers/browser-client.ts'
 import { type FakeTokenEndpoint, reset, startFakeTokenEndpoint } from '../helpers/fake-token-endpoint.ts'
 import { answerConsent, openConsentPage, randomSellingPartnerId } from '../helpers/flows.ts'

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256 } from '../../src/core/encoding.ts'
-import { ERROR_CODES } from '../../src/core/errors.ts'
+import { ERROR_CODES } from '../../src/domain/errors.ts'
 import type { EventRecord } from '../../src/store/store.ts'
 import { BrowserClient, type Hop } from '../helpers/browser-client.ts'
 import { snapshotDb } from '../helpers/db-snapshot.ts'

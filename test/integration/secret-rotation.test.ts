@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { defaultDeps } from '../../src/core/deps.ts'
-import { isSpConnectError } from '../../src/core/errors.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 import { openRuntime } from '../../src/runtime.ts'
 import { BrowserClient } from '../helpers/browser-client.ts'
 import { runCli as runCliHelper } from '../helpers/cli.ts'

@@ -1,7 +1,7 @@
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { allCentralHosts } from '../../src/core/regions.ts'
+import { allCentralHosts } from '../../src/domain/regions.ts'
 import {
   createSimulator,
   generateDevApp,

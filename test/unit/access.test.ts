@@ -9,8 +9,8 @@ import {
   requireScope,
   requireTenant,
 } from '../../src/core/access/principal.ts'
-import { isSpConnectError } from '../../src/core/errors.ts'
 import { isApiKeyId, isConnectionId, isEventId, isTenantId } from '../../src/core/ids.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 import { credentialQueryParameter } from '../../src/server/query-credentials.ts'
 
 const tenantKey: Principal = {

@@ -5,7 +5,7 @@ import {
   centralOrigins,
   parseAmazonCallbackUri,
 } from '../../src/core/authorization/consent-url.ts'
-import { ACCOUNT_TYPES, centralHost, MARKETPLACES } from '../../src/core/regions.ts'
+import { ACCOUNT_TYPES, centralHost, MARKETPLACES } from '../../src/domain/regions.ts'
 
 const base = {
   appId: 'amzn1.sp.solution.11111111-2222-3333-4444-555555555555',

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { IntegrityAlerts } from '../../src/core/crypto/integrity-alerts.ts'
 import { type DecryptFailure, Keyring } from '../../src/core/crypto/keyring.ts'
-import { isSpConnectError } from '../../src/core/errors.ts'
 import type { EventType } from '../../src/core/events/events.ts'
 import { sealToken } from '../../src/core/tokens/sealed.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 
 const HOUR = 60 * 60 * 1000
 const silent = { debug() {}, info() {}, warn() {}, error() {} }

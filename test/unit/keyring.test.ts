@@ -3,7 +3,7 @@ import { inspect } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ciphertextKeyId, Keyring, parseKeyringSpec } from '../../src/core/crypto/keyring.ts'
-import { isSpConnectError } from '../../src/core/errors.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 
 const key = (id: string) => ({ id, key: new Uint8Array(randomBytes(32)) })
 const context = { table: 'connections', rowId: 'con_1', column: 'refresh_token' }

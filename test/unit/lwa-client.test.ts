@@ -1,11 +1,11 @@
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import type { Deps, Logger } from '../../src/core/deps.ts'
-import { isSpConnectError } from '../../src/core/errors.ts'
 import { LwaClient } from '../../src/core/lwa/client.ts'
 import { LwaError, MAX_CLIENT_RETRY_AFTER_SECONDS } from '../../src/core/lwa/errors.ts'
 import { RetryBudget } from '../../src/core/lwa/retry-budget.ts'
 import { DEFAULT_RETRY_POLICY, type LwaClientOptions, type LwaCredentials } from '../../src/core/lwa/types.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 
 const TOKEN_URL = 'https://api.amazon.com/auth/o2/token'
 const NOW = Date.UTC(2026, 4, 17, 10, 30, 0)

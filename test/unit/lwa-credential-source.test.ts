@@ -6,9 +6,9 @@
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import type { Logger } from '../../src/core/deps.ts'
-import { isSpConnectError } from '../../src/core/errors.ts'
 import { LwaClient } from '../../src/core/lwa/client.ts'
 import type { CredentialSource, LwaCredentials } from '../../src/core/lwa/types.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 
 const TOKEN_URL = 'https://api.amazon.com/auth/o2/token'
 const CLIENT_ID = 'amzn1.application-oa2-client.abc123'

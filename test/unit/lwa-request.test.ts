@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { isSpConnectError } from '../../src/core/errors.ts'
 import { DEFAULT_USER_AGENT, sendTokenRequest, tokenRequestBody } from '../../src/core/lwa/request.ts'
 import type { LwaCredentials, TokenGrant } from '../../src/core/lwa/types.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 
 const TOKEN_URL = 'https://api.amazon.com/auth/o2/token'
 const CREDENTIALS: LwaCredentials = {

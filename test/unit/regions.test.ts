@@ -6,7 +6,7 @@ import {
   findMarketplace,
   MARKETPLACES,
   REGIONS,
-} from '../../src/core/regions.ts'
+} from '../../src/domain/regions.ts'
 
 describe('regions', () => {
   it('has 23 marketplaces with unique ids and countries', () => {

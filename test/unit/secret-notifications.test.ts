@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { isSpConnectError, SpConnectError } from '../../src/core/errors.ts'
 import { parseNotification } from '../../src/core/secrets/notifications.ts'
+import { isSpConnectError, SpConnectError } from '../../src/domain/errors.ts'
 
 const SECRET = 'amzn1.oa2-cs.v1.8b6d0e5f-SECRET-VALUE-0042'
 const CLIENT_ID = 'amzn1.application-oa2-client.6a1b2c3d4e5f'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { allCentralHosts, REGIONS, SPAPI_HOSTS } from '../../src/core/regions.ts'
+import { allCentralHosts, REGIONS, SPAPI_HOSTS } from '../../src/domain/regions.ts'
 import { baseUrlOf, centralHostInfo, simulatorUrls, spapiHostInfo } from '../../src/simulator/routes.ts'
 import { clientCredentials, parseTokenBody } from '../../src/simulator/token-request.ts'
 

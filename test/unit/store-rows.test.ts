@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { isSpConnectError } from '../../src/core/errors.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 import {
-  clampLimit,
-  DEFAULT_LIST_LIMIT,
   MAX_DELIVERY_ERROR_LENGTH,
-  MAX_LIST_LIMIT,
   newDeliveryId,
   truncateDeliveryError,
-} from '../../src/store/kysely-store.ts'
+} from '../../src/store/event-store.ts'
+import { clampLimit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../src/store/kysely-common.ts'
 import { MIGRATIONS } from '../../src/store/migrations/index.ts'
 import { checkMigrationOrder } from '../../src/store/migrator.ts'
 import {

@@ -9,8 +9,8 @@
 import type { Command } from 'commander'
 import { apiKeyJson, createApiKey, revokeApiKey } from '../../core/access/api-keys.ts'
 import { SCOPES } from '../../core/access/principal.ts'
-import { SpConnectError } from '../../core/errors.ts'
 import { isApiKeyId } from '../../core/ids.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
 import { printJson, printOutput, printTable } from '../output.ts'
 

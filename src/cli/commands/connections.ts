@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { SpConnectError } from '../../core/errors.ts'
-import { isAccountType, isRegion } from '../../core/regions.ts'
+import { SpConnectError } from '../../domain/errors.ts'
+import { isAccountType, isRegion } from '../../domain/regions.ts'
 import { CONNECTION_STATUSES, type ConnectionStatus } from '../../store/store.ts'
 
 function isConnectionStatus(value: string): value is ConnectionStatus {

@@ -11,13 +11,13 @@
  * secret stays out of shell history and process lists).
  */
 import type { Command } from 'commander'
-import { SpConnectError } from '../../core/errors.ts'
 import { EVENT_TYPES } from '../../core/events/events.ts'
 import {
   DEFAULT_TOLERANCE_SECONDS,
   parseSignatureHeader,
   verifyWebhook,
 } from '../../core/events/signature.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import { type DeliveryJson, deliveryJson } from '../../server/routes/events-api.ts'
 import { eventJson } from '../../server/serialize.ts'
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../store/store.ts'

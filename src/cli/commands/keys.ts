@@ -20,7 +20,7 @@ import {
   reencryptAll,
   scanKeyUsage,
 } from '../../core/crypto/reencrypt.ts'
-import { SpConnectError } from '../../core/errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { resolveConfig, type TargetOptions, withRuntime } from '../context.ts'
 import { addDevPrimaryKey, devKeyring, readDevPid, resolveDataDir } from '../dev-data.ts'

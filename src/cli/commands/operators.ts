@@ -10,7 +10,7 @@
 import type { Command } from 'commander'
 import { createOperator, deleteOperator } from '../../core/access/operators.ts'
 import { MIN_PASSWORD_LENGTH } from '../../core/access/passwords.ts'
-import { SpConnectError } from '../../core/errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import { type TargetOptions, withRuntime } from '../context.ts'
 import { printJson, printOutput, printTable } from '../output.ts'
 

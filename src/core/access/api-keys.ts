@@ -3,11 +3,11 @@
  * base64url; only its SHA-256 is stored, so it is shown once, when created. The CLI and the API both create
  * keys here, so both apply the same rules (at least one scope, valid tenants, a printable name).
  */
+import { SpConnectError } from '../../domain/errors.ts'
 import type { ApiKeyRecord } from '../../store/api-key-store.ts'
 import type { Store } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import { base64url, newId, sha256 } from '../encoding.ts'
-import { SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
 import { isTenantId } from '../ids.ts'
 import { isScope, type Principal, SCOPES, type Scope } from './principal.ts'

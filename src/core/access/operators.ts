@@ -8,11 +8,11 @@
  *   makes a new id (no fixation). Sessions end at an idle deadline (sliding) or an absolute one, whichever is
  *   first, or at sign-out.
  */
+import { SpConnectError } from '../../domain/errors.ts'
 import type { OperatorAccountRecord, OperatorSessionRecord } from '../../store/operator-store.ts'
 import type { Store } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import { base64url, newId, sha256 } from '../encoding.ts'
-import { SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from './passwords.ts'
 import { SignInThrottle } from './sign-in-throttle.ts'

@@ -8,11 +8,11 @@
  * - `tokens`: access tokens for connections, grantless tokens.
  * - `manage`: disconnecting, connect sessions and login requests, API keys, notifications.
  */
-import { SpConnectError } from '../errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
+import { isScope, SCOPES, type Scope } from '../../domain/scopes.ts'
 
-/** Every scope a key can hold. */
-export const SCOPES = ['read', 'tokens', 'manage'] as const
-export type Scope = (typeof SCOPES)[number]
+// The scope vocabulary lives in src/domain (the store needs it too); its callers here keep importing it from here.
+export { isScope, SCOPES, type Scope }
 
 /** The caller of an API request, set by the /v1 authentication middleware. */
 export interface Principal {
@@ -23,11 +23,6 @@ export interface Principal {
   readonly scopes: ReadonlySet<Scope>
   /** The tenants whose connections the key may see; null: every tenant (and connections without one). */
   readonly tenants: readonly string[] | null
-}
-
-/** Whether `value` names a scope. */
-export function isScope(value: unknown): value is Scope {
-  return (SCOPES as readonly unknown[]).includes(value)
 }
 
 /** Throws `forbidden` unless the principal holds `scope`. */

@@ -8,8 +8,8 @@
  *
  * The fingerprint keeps only truncated SHA-256 hashes of the pairs, not the store names themselves.
  */
+import type { AccountType, Region } from '../../domain/regions.ts'
 import { sha256 } from '../encoding.ts'
-import type { AccountType, Region } from '../regions.ts'
 import type { SpApiClient } from '../spapi/client.ts'
 
 const PARTICIPATIONS_PATH = '/sellers/v1/marketplaceParticipations'

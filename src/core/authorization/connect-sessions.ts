@@ -2,11 +2,11 @@
  * Connect sessions: the app's backend asks for a link for one of its users (tenant); opening the link starts
  * the website workflow for that tenant. The link's token is 256 random bits, stored only as a hash.
  */
-import type { ConnectSessionRecord, Store } from '../../store/store.ts'
+import { SpConnectError } from '../../domain/errors.ts'
+import type { AccountType, Region } from '../../domain/regions.ts'
+import type { AuthStateStore, ConnectSessionRecord } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import { base64url, sha256 } from '../encoding.ts'
-import { SpConnectError } from '../errors.ts'
-import type { AccountType, Region } from '../regions.ts'
 import { isWellFormedRandomValue } from './state.ts'
 
 export const CONNECT_SESSION_TTL_MS = 60 * 60 * 1000
@@ -22,7 +22,7 @@ export interface NewConnectSession {
 }
 
 export async function createConnectSession(
-  store: Store,
+  store: AuthStateStore,
   deps: Pick<Deps, 'now' | 'randomBytes'>,
   input: NewConnectSession,
 ): Promise<{ token: string; expiresAt: number }> {
@@ -35,7 +35,7 @@ export async function createConnectSession(
 
 /** The session a link's token names, if it exists and has not expired. */
 export async function openConnectSession(
-  store: Store,
+  store: AuthStateStore,
   deps: Pick<Deps, 'now'>,
   token: string,
 ): Promise<ConnectSessionRecord> {

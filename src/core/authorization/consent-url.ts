@@ -3,7 +3,7 @@
  * - website: https://{central host}/apps/authorize/consent?application_id&state[&version=beta][&redirect_uri]
  * - Appstore / re-authorization: {amazon_callback_uri}?redirect_uri&amazon_state&state[&version=beta]
  */
-import { SpConnectError } from '../errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import {
   type AccountType,
   allCentralHosts,
@@ -11,7 +11,7 @@ import {
   DEFAULT_MARKETPLACE,
   findMarketplace,
   type Region,
-} from '../regions.ts'
+} from '../../domain/regions.ts'
 
 export interface ConsentUrlInput {
   readonly appId: string

@@ -9,15 +9,15 @@
  * and a re-authorization must also prove, with the new token, that it is the same seller account
  * (account-fingerprint.ts).
  */
+import { isSpConnectError, SpConnectError } from '../../domain/errors.ts'
+import type { AccountType, Region } from '../../domain/regions.ts'
 import type { AuthFlow, AuthStateRecord, ConnectionRecord, Store } from '../../store/store.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
-import { isSpConnectError, SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
 import { type LwaClient, wasNotSent } from '../lwa/client.ts'
 import type { LwaTokens } from '../lwa/types.ts'
-import type { AccountType, Region } from '../regions.ts'
 import { sealToken } from '../tokens/sealed.ts'
 import { type AccountIdentity, sameAccount } from './account-fingerprint.ts'
 import { buildAppstoreRedirect, buildConsentUrl } from './consent-url.ts'

@@ -15,12 +15,12 @@
  * `reject` and expiry end a request at any point before Confirm. Every value the browser carries (the id, the
  * continue token, the CSRF token, the binding cookie) is 256 random bits and stored only as a SHA-256 hash.
  */
+import { SpConnectError } from '../../domain/errors.ts'
+import { MARKETPLACES, type Region } from '../../domain/regions.ts'
 import type { LoginRequestRecord } from '../../store/login-request-store.ts'
 import type { Store } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
-import { SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
-import { MARKETPLACES, type Region } from '../regions.ts'
 import { centralBaseUrl, parseAmazonCallbackUri } from './consent-url.ts'
 import type { AuthorizationFlows, FlowStart } from './flows.ts'
 import {

@@ -2,7 +2,7 @@
  * Whether the keyring can open what is stored: the key ids stored ciphertexts name that the keyring lacks.
  * `serve` warns about them at start, and `/readyz` reports them. Reads key ids only; decrypts nothing.
  */
-import type { Store } from '../../store/store.ts'
+import type { KeyRotationStore } from '../../store/store.ts'
 import type { Keyring } from './keyring.ts'
 
 /**
@@ -11,7 +11,7 @@ import type { Keyring } from './keyring.ts'
  * (docs/key-rotation.md, "What key unavailable means").
  */
 export async function storedKeyIdsMissingFrom(
-  store: Pick<Store, 'listCiphertextKeyIds'>,
+  store: Pick<KeyRotationStore, 'listCiphertextKeyIds'>,
   keyring: Pick<Keyring, 'has'>,
 ): Promise<string[]> {
   return (await store.listCiphertextKeyIds()).filter((id) => !keyring.has(id))

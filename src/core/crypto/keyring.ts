@@ -10,7 +10,7 @@
  * decryption until `sp-connect keys rotate` has re-encrypted everything (../shared/SECURITY.md §2).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
-import { SpConnectError } from '../errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 
 const VERSION = 'v1'
 const IV_BYTES = 12

@@ -13,8 +13,8 @@
  * - Fails closed: a row with a ciphertext under a key that is not in the ring is counted as unavailable and
  *   left exactly as it is; it never looks revoked, and restoring the key brings it back.
  */
+import { isSpConnectError } from '../../domain/errors.ts'
 import type { ConnectionCiphertexts, Store } from '../../store/store.ts'
-import { isSpConnectError } from '../errors.ts'
 import { connectionTokenContext, type TokenColumn } from '../tokens/sealed.ts'
 import { type CipherContext, ciphertextKeyId, type Keyring } from './keyring.ts'
 

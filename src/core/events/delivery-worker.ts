@@ -11,7 +11,7 @@
  * Nothing from the receiver's response is kept but its status code; errors are short codes. The secret only
  * ever goes into the HMAC.
  */
-import type { DeliveryRecord, DeliveryResult, Store } from '../../store/store.ts'
+import type { DeliveryRecord, DeliveryResult, EventStore } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
 import { parseRetryAfter } from '../lwa/retry.ts'
@@ -22,7 +22,7 @@ import { webhookBody } from './webhook-payload.ts'
 export const WEBHOOK_USER_AGENT = 'sp-connect-webhooks/1'
 
 export interface WebhookDeliveryWorkerOptions {
-  readonly store: Store
+  readonly store: EventStore
   /** HMAC-SHA256 key of the `sp-connect-signature` header; several (newest first) sign with each while rotating. */
   readonly secret: string | readonly string[]
   /** Lease owner id; unique per worker (default: a random `whw_…`). */
@@ -93,7 +93,7 @@ export function backoffDelayMs(
 
 export class WebhookDeliveryWorker {
   readonly owner: string
-  readonly #store: Store
+  readonly #store: EventStore
   readonly #secret: string | readonly string[]
   readonly #settings: Settings
   readonly #deps: Pick<Deps, 'fetch' | 'now' | 'sleep' | 'random' | 'randomBytes' | 'logger' | 'metrics'>

@@ -3,7 +3,7 @@
  * transaction, one pending delivery per configured webhook URL. Event data never holds tokens or secrets,
  * only ids, codes and times.
  */
-import type { Store } from '../../store/store.ts'
+import type { EventStore } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import { newId } from '../encoding.ts'
 
@@ -41,12 +41,12 @@ export const EVENT_TYPES = [
 export type EventType = (typeof EVENT_TYPES)[number]
 
 export class EventRecorder {
-  readonly #store: Store
+  readonly #store: EventStore
   readonly #deps: Pick<Deps, 'now' | 'randomBytes' | 'logger'>
   readonly #webhookUrls: readonly string[]
 
   constructor(
-    store: Store,
+    store: EventStore,
     deps: Pick<Deps, 'now' | 'randomBytes' | 'logger'>,
     webhookUrls: readonly string[] = [],
   ) {

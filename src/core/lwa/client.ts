@@ -19,8 +19,8 @@
  * const lwa = new LwaClient({ tokenUrl: config.lwaTokenUrl, credentials: () => config.lwaCredentials }, deps)
  * const tokens = await lwa.refresh(refreshToken, { signal: AbortSignal.timeout(20_000) })
  */
+import { SpConnectError } from '../../domain/errors.ts'
 import type { Deps } from '../deps.ts'
-import { SpConnectError } from '../errors.ts'
 import { NO_METRICS } from '../metrics.ts'
 import { LwaError, redactSecrets } from './errors.ts'
 import { checkCredentials, sendTokenRequest, untilAborted } from './request.ts'

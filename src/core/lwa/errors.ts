@@ -6,7 +6,7 @@
  * response or its raw body. From an LWA error body it keeps only `error`, `error_description` (LWA's own
  * text, redacted and truncated, in `detail`), `error_index` and `request_id`.
  */
-import { type ErrorCode, isRetryable, SpConnectError } from '../errors.ts'
+import { type ErrorCode, isRetryable, SpConnectError } from '../../domain/errors.ts'
 
 export type LwaErrorCode = Extract<ErrorCode, `lwa_${string}`>
 

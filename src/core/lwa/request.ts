@@ -5,8 +5,8 @@
  * @see ../../../../shared/spapi-facts.md §4.1-4.2
  */
 import { createRequire } from 'node:module'
+import { SpConnectError } from '../../domain/errors.ts'
 import type { Deps } from '../deps.ts'
-import { SpConnectError } from '../errors.ts'
 import { cancelBody } from './response.ts'
 import type { LwaClientOptions, LwaCredentials, TokenGrant } from './types.ts'
 

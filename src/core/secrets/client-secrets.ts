@@ -15,11 +15,11 @@
  *   them, and `app.client_secret_rotated` is recorded. An expiry warning records `app.client_secret_expiring`.
  *   Secret values never reach an event, a log line or an error.
  */
+import { isSpConnectError, SpConnectError } from '../../domain/errors.ts'
 import type { AppSecretRecord, AppSecretState, Store } from '../../store/store.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { Deps } from '../deps.ts'
 import { newId, sha256 } from '../encoding.ts'
-import { isSpConnectError, SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
 import type { CredentialSource, LwaCredentials } from '../lwa/types.ts'
 import {

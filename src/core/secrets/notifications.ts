@@ -10,7 +10,7 @@
  * @see ../../../../shared/spapi-facts.md §7.1
  */
 import { z } from 'zod'
-import { SpConnectError } from '../errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 
 export const NEW_SECRET_NOTIFICATION = 'APPLICATION_OAUTH_CLIENT_NEW_SECRET'
 export const SECRET_EXPIRY_NOTIFICATION = 'APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY'

@@ -10,12 +10,12 @@
  *
  * @see ../../../../shared/spapi-facts.md §5, §7.1
  */
+import { SpConnectError } from '../../domain/errors.ts'
+import { SPAPI_HOSTS } from '../../domain/regions.ts'
 import type { Deps } from '../deps.ts'
-import { SpConnectError } from '../errors.ts'
 import type { LwaClient } from '../lwa/client.ts'
 import { sanitizeDescription } from '../lwa/errors.ts'
 import { DEFAULT_USER_AGENT } from '../lwa/request.ts'
-import { SPAPI_HOSTS } from '../regions.ts'
 
 export const ROTATION_SCOPE = 'sellingpartnerapi::client_credential:rotation'
 export const ROTATION_PATH = '/applications/2023-11-30/clientSecret'

@@ -2,8 +2,8 @@
  * Grantless access tokens (`client_credentials` with a scope) for the operations that need no seller
  * (spapi-facts.md §5): cached per scope in memory, one request per scope for concurrent callers.
  */
+import { SpConnectError } from '../../domain/errors.ts'
 import type { Deps } from '../deps.ts'
-import { SpConnectError } from '../errors.ts'
 import type { LwaClient } from '../lwa/client.ts'
 import { type AccessToken, DEFAULT_TOKEN_DEADLINE_MS } from './manager.ts'
 

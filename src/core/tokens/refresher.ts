@@ -8,9 +8,14 @@
  * callers who are waiting for a token. Several instances can run it at once: each refresh takes the
  * connection's lease, and candidates whose lease is held are skipped.
  */
-import type { ConnectionRecord, RefreshCandidateQuery, Store } from '../../store/store.ts'
+import { isSpConnectError } from '../../domain/errors.ts'
+import type {
+  ConnectionRecord,
+  ConnectionStore,
+  RefreshCandidateQuery,
+  RefresherStore,
+} from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
-import { isSpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
 import { NO_METRICS } from '../metrics.ts'
 import type { TokenManager } from './manager.ts'
@@ -27,7 +32,7 @@ export const REFRESHER_DEFAULTS = {
 } as const
 
 export interface RefresherOptions {
-  readonly store: Store
+  readonly store: RefresherStore & Pick<ConnectionStore, 'releaseLease'>
   readonly tokens: TokenManager
   readonly events: EventRecorder
   /** Refreshes in flight at once. */

@@ -2,8 +2,8 @@
  * Where each token's ciphertext lives, in one place: the AAD binds every ciphertext to its table, row and
  * column, so a refresh token cannot be swapped into another connection or into the access-token column.
  */
+import { isSpConnectError } from '../../domain/errors.ts'
 import type { CipherContext, Keyring } from '../crypto/keyring.ts'
-import { isSpConnectError } from '../errors.ts'
 import type { Metrics } from '../metrics.ts'
 
 /** Where each keyring's decryption failures are counted (set once by the runtime that built it). */

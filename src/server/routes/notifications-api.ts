@@ -14,7 +14,7 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { requireAllTenants, requireScope } from '../../core/access/principal.ts'
-import { SpConnectError } from '../../core/errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import type { ServerEnv } from '../context.ts'
 
 /** Amazon's notifications are a few hundred bytes; SQS caps messages at 256 KiB. */

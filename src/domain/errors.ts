@@ -199,6 +199,34 @@ export const ERROR_CODES = {
     exit: EXIT_CODES.unavailable,
     retryable: true,
   },
+  spapi_timeout: {
+    status: 504,
+    message: 'The Selling Partner API did not answer in time.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
+  },
+  spapi_operation_unknown: {
+    status: 400,
+    message: 'That path is not a Selling Partner API operation sp-connect knows.',
+    exit: EXIT_CODES.usage,
+  },
+  spapi_throttled: {
+    status: 429,
+    message:
+      "The call could not get a turn within its deadline under Amazon's usage plan for this seller and operation. Retry after the time given.",
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
+  },
+  spapi_queue_full: {
+    status: 429,
+    message: 'Too many calls are already waiting for this seller and operation. Retry after the time given.',
+    exit: EXIT_CODES.unavailable,
+    retryable: true,
+  },
+  restricted_data_token_failed: {
+    status: 502,
+    message: 'Amazon did not issue a Restricted Data Token for this call.',
+  },
 
   // LWA client-secret rotation (docs/secret-rotation.md)
   payload_too_large: { status: 413, message: 'The request body is too large.' },
