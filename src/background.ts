@@ -35,6 +35,8 @@ export function builtInSweeps(store: Store): Sweep[] {
     { name: 'connect_sessions.expired', run: (now) => store.deleteExpiredConnectSessions(now) },
     { name: 'login_requests.expired', run: (now) => store.loginRequests.deleteExpired(now) },
     { name: 'operator_sessions.expired', run: (now) => store.operators.deleteExpiredSessions(now) },
+    // Usage-plan buckets full for a day: forgetting one loses only a reported rate, which comes back.
+    { name: 'rate_buckets.idle', run: (now) => store.rateBuckets.sweepIdle(now - 24 * 60 * 60 * 1000) },
   ]
 }
 

@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { Client, escapeIdentifier } from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { isSpConnectError } from '../../src/core/errors.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 import {
   isConnectionLostError,
   MIGRATIONS,
@@ -28,6 +28,7 @@ import { locateTestPostgres } from '../helpers/cluster.ts'
 import { apiKeyConformanceSuite } from '../store/api-key-conformance.ts'
 import { storeConformanceSuite } from '../store/conformance.ts'
 import { operatorStoreConformanceSuite } from '../store/operator-conformance.ts'
+import { rateBucketConformanceSuite } from '../store/rate-bucket-conformance.ts'
 
 // The same rule as the cluster tests: in CI the server must be configured and reachable, locally it may be absent.
 const server = await locateTestPostgres('the PostgreSQL store tests')
@@ -124,6 +125,7 @@ if (available) {
     wakesAcrossHandles: true,
   }))
   apiKeyConformanceSuite('PostgreSQL', () => postgresUnderTest('api_keys'))
+  rateBucketConformanceSuite('PostgreSQL', () => postgresUnderTest('rate_buckets'))
 } else {
   describe.skip('Store conformance: PostgreSQL (no server)', () => {
     it('needs a PostgreSQL server', () => {})

@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
 import { Kysely, sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
-import { isSpConnectError } from '../../src/core/errors.ts'
+import { isSpConnectError } from '../../src/domain/errors.ts'
 import {
   createKyselyStore,
   type Database,
@@ -22,6 +22,7 @@ import {
 import { apiKeyConformanceSuite } from '../store/api-key-conformance.ts'
 import { storeConformanceSuite } from '../store/conformance.ts'
 import { operatorStoreConformanceSuite } from '../store/operator-conformance.ts'
+import { rateBucketConformanceSuite } from '../store/rate-bucket-conformance.ts'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -52,6 +53,7 @@ async function sqliteFileUnderTest() {
 operatorStoreConformanceSuite('SQLite file', sqliteFileUnderTest)
 storeConformanceSuite('SQLite file', sqliteFileUnderTest)
 apiKeyConformanceSuite('SQLite file', sqliteFileUnderTest)
+rateBucketConformanceSuite('SQLite file', sqliteFileUnderTest)
 
 const T0 = 1_800_000_000_000
 const mode = (path: string) => statSync(path).mode & 0o777
@@ -270,6 +272,7 @@ describe('SQLite store: migrations', () => {
         'login_requests',
         'operator_accounts',
         'operator_sessions',
+        'rate_buckets',
         'sp_connect_migrations',
         'webhook_deliveries',
       ])

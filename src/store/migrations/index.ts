@@ -10,6 +10,8 @@ import * as ownership from './2026-11-30T00-ownership.ts'
 import * as apiKeys from './2026-11-30T01-api-keys.ts'
 import * as operators from './2026-11-30T02-operators.ts'
 import * as sweepIndexes from './2026-11-30T03-sweep-indexes.ts'
+import * as rateBuckets from './2026-11-30T04-rate-buckets.ts'
+import * as rateBucketsUnlogged from './2026-11-30T05-rate-buckets-unlogged.ts'
 
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { name: '2026-11-21T00-initial', up: initial.up, down: initial.down },
@@ -19,4 +21,6 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { name: '2026-11-30T01-api-keys', up: apiKeys.up, down: apiKeys.down },
   { name: '2026-11-30T02-operators', up: operators.up, down: operators.down },
   { name: '2026-11-30T03-sweep-indexes', up: sweepIndexes.up, down: sweepIndexes.down },
+  { name: '2026-11-30T04-rate-buckets', up: rateBuckets.up, down: rateBuckets.down },
+  { name: '2026-11-30T05-rate-buckets-unlogged', up: rateBucketsUnlogged.up, down: rateBucketsUnlogged.down },
 ])
