@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
-import type { Region } from '../core/regions.ts'
+import type { Region } from '../domain/regions.ts'
 import { appstoreRoutes } from './appstore.ts'
 import { expireSecretsBy, isLive, OLD_SECRET_GRACE_MS, restoreSecrets } from './client-secrets.ts'
 import { consentRoutes } from './consent.ts'
@@ -19,7 +19,8 @@ import { AppRegistry } from './registry.ts'
 import { sendPage } from './responses.ts'
 import { rotationRoutes } from './rotation.ts'
 import { STYLESHEET_PATH } from './routes.ts'
-import { spapiRoutes } from './spapi.ts'
+import { hostRoutedPath } from './spapi/host-routing.ts'
+import { resolveOperation, spapiRoutes } from './spapi.ts'
 import { SimulatorState } from './state.ts'
 import { SIMULATOR_CSS } from './styles.ts'
 import { tokenRoutes } from './token-endpoint.ts'
@@ -95,7 +96,10 @@ export function createSimulator(options: SimulatorOptions): Simulator {
 
   const api: Omit<Simulator, 'app'> = {
     counters: (): TokenEndpointCounters => structuredClone(state.counters),
-    resetCounters: () => state.resetCounters(),
+    resetCounters: () => {
+      state.resetCounters()
+      state.spapi.usagePlans.resetCounters()
+    },
     revoke(sellingPartnerId: string, appId?: string) {
       const clientId = appId === undefined ? null : registry.byAppId(appId)?.clientId
       if (clientId === undefined) throw new RangeError('No simulated app has that app id.')
@@ -164,6 +168,22 @@ export function createSimulator(options: SimulatorOptions): Simulator {
         }
       })
     },
+    setUsagePlan(name, plan) {
+      const operation = resolveOperation(name)
+      if (!operation) throw new RangeError('No SP-API operation has that name.')
+      if (
+        !(plan.rate > 0) ||
+        !Number.isFinite(plan.rate) ||
+        !Number.isInteger(plan.burst) ||
+        plan.burst < 1
+      ) {
+        throw new RangeError('A usage plan needs a positive rate and a whole burst of at least 1.')
+      }
+      state.spapi.usagePlans.override(operation.name, plan)
+      return operation.name
+    },
+    usagePlanOverrides: () => state.spapi.usagePlans.overrides(),
+    spapiCounters: () => ({ throttledByOperation: state.spapi.usagePlans.throttledCounts() }),
     notificationLog: () => notifier.log(),
     flushNotifications: () => notifier.flush(),
     close: async () => {
@@ -172,7 +192,9 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     },
   }
 
-  const app = new Hono()
+  // Requests sent to an Amazon host name (HTTPS, the CONNECT proxy, a private /etc/hosts) route like the
+  // path-prefix layout; see spapi/host-routing.ts.
+  const app = new Hono({ getPath: hostRoutedPath })
   app.get(STYLESHEET_PATH, (c) =>
     c.body(SIMULATOR_CSS, 200, {
       'Content-Type': 'text/css; charset=utf-8',

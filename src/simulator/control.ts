@@ -1,13 +1,13 @@
 /**
  * The control API under `/_control`: JSON endpoints that drive the simulator the way tests and developers
  * need (revoke, expire tokens, faults, counters, clock, self-authorization, app list, client-secret expiry
- * warnings, client-secret expiry times and usage, notification deliveries). Not an Amazon API. It never
- * returns a client secret.
+ * warnings, client-secret expiry times and usage, notification deliveries, SP-API usage-plan overrides). Not an
+ * Amazon API. It never returns a client secret.
  * POST bodies must be `application/json`, which a cross-site HTML form cannot send.
  */
 import { type Context, Hono } from 'hono'
 import { z } from 'zod'
-import { REGIONS } from '../core/regions.ts'
+import { REGIONS } from '../domain/regions.ts'
 import { newSellingPartnerId } from './ids.ts'
 import { CONTROL_PREFIX } from './routes.ts'
 import { GRANT_TYPES, type Simulator, type TokenFaults } from './types.ts'
@@ -23,6 +23,11 @@ const faultsBody = z.object({
   grants: z.array(z.enum(GRANT_TYPES)).optional(),
 })
 const clockBody = z.object({ advanceMs: z.number().finite() })
+const usagePlanBody = z.object({
+  operation: z.string().min(1).max(200),
+  rate: z.number().positive().finite(),
+  burst: z.number().int().min(1).max(1_000_000),
+})
 const secretExpiryBody = z.object({
   appId: z.string().min(1),
   /** Simulator-clock ms. */
@@ -133,12 +138,26 @@ export function controlRoutes(deps: ControlDeps): Hono {
     return reply(c, 200, deps.faults())
   })
 
-  app.get('/counters', (c) => reply(c, 200, sim.counters()))
+  app.get('/counters', (c) => reply(c, 200, { ...sim.counters(), spapi: sim.spapiCounters() }))
   app.post('/reset-counters', async (c) => {
     const body = await readJson(c, z.object({}))
     if (!body.ok) return body.response
     sim.resetCounters()
-    return reply(c, 200, sim.counters())
+    return reply(c, 200, { ...sim.counters(), spapi: sim.spapiCounters() })
+  })
+
+  app.get('/usage-plans', (c) => reply(c, 200, { overrides: sim.usagePlanOverrides() }))
+  app.post('/usage-plans', async (c) => {
+    const body = await readJson(c, usagePlanBody)
+    if (!body.ok) return body.response
+    const { operation, rate, burst } = body.value
+    let name: string
+    try {
+      name = sim.setUsagePlan(operation, { rate, burst })
+    } catch {
+      return reply(c, 400, { error: 'invalid_request', message: 'No SP-API operation has that name.' })
+    }
+    return reply(c, 200, { operation: name, rate, burst, overrides: sim.usagePlanOverrides() })
   })
 
   app.get('/clock', (c) => reply(c, 200, clock()))

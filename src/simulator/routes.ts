@@ -2,7 +2,8 @@
  * The simulator's URL layout. There is no DNS here, so every Amazon host is served under a path prefix
  * equal to its host name: `https://sellercentral.amazon.com/apps/authorize/consent` becomes
  * `{base}/sellercentral.amazon.com/apps/authorize/consent`. The LWA token endpoint lives at
- * `{base}/auth/o2/token` (and, for symmetry, `{base}/api.amazon.com/auth/o2/token`).
+ * `{base}/auth/o2/token` (and, for symmetry, `{base}/api.amazon.com/auth/o2/token`). A request sent to the
+ * Amazon host name itself (its Host header) is routed as if it carried that prefix (spapi/host-routing.ts).
  */
 import {
   type AccountType,
@@ -11,7 +12,7 @@ import {
   REGIONS,
   type Region,
   SPAPI_HOSTS,
-} from '../core/regions.ts'
+} from '../domain/regions.ts'
 
 export const TOKEN_PATH = '/auth/o2/token'
 export const LWA_HOST = 'api.amazon.com'
@@ -64,6 +65,7 @@ export const CONTROL_ENDPOINTS = [
   'secret-expiry',
   'client-secrets',
   'notifications',
+  'usage-plans',
 ] as const
 export type ControlEndpoint = (typeof CONTROL_ENDPOINTS)[number]
 

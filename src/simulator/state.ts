@@ -3,9 +3,10 @@
  * access-token expiry marks and counters (persisted), plus the short-lived authorization codes and
  * amazon_state values (memory only: they live for minutes).
  */
-import type { Region } from '../core/regions.ts'
+import type { Region } from '../domain/regions.ts'
 import { newGrantId } from './ids.ts'
 import type { AccessExpiry, GrantRecord, PersistedState, Revocation } from './persistence.ts'
+import { SpapiState } from './spapi/state.ts'
 import type { GrantType, SimulatedClientSecret, TokenEndpointCounters, TokenFaults } from './types.ts'
 
 export const CODE_TTL_MS = 5 * 60_000
@@ -69,6 +70,8 @@ export class SimulatorState {
   readonly secretUsage = new Map<string, SecretUsage>()
   /** Last successful rotation per client id, simulator clock (memory only). */
   readonly lastRotationAt = new Map<string, number>()
+  /** The simulated SP-API's usage-plan buckets, plan overrides and destinations (memory only). */
+  readonly spapi = new SpapiState()
   readonly #codes = new Map<string, IssuedCode>()
   readonly #amazonStates = new Map<string, IssuedAmazonState>()
   /** Called after every change that must reach the state file. */

@@ -3,7 +3,8 @@
  * against exactly these shapes, so change them only together with their users.
  */
 import type { Hono } from 'hono'
-import type { Region } from '../core/regions.ts'
+import type { RatePlan } from '../core/spapi/operations.ts'
+import type { Region } from '../domain/regions.ts'
 
 /** One app as registered in Amazon's Developer Central / Solution Provider Portal. */
 export interface SimulatedApp {
@@ -160,4 +161,17 @@ export interface Simulator {
   flushNotifications(): Promise<void>
   /** Stops notification retries and writes pending state to `stateFile`. */
   close(): Promise<void>
+  /**
+   * Overrides the usage plan of one SP-API operation (its table name, or an operationId only one operation
+   * has), as Amazon's dynamic plans do; returns the table name. Throws RangeError for an unknown operation.
+   */
+  setUsagePlan(operation: string, plan: RatePlan): string
+  /** The usage-plan overrides in force, by operation name. */
+  usagePlanOverrides(): Record<string, RatePlan>
+  /** SP-API counters: 429 QuotaExceeded answers served, by operation name (reset with the other counters). */
+  spapiCounters(): SpapiCounters
+}
+
+export interface SpapiCounters {
+  throttledByOperation: Record<string, number>
 }

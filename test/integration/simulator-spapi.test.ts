@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MARKETPLACES, SPAPI_HOSTS } from '../../src/core/regions.ts'
+import { MARKETPLACES, SPAPI_HOSTS } from '../../src/domain/regions.ts'
 import {
   createSimulator,
   generateDevApp,
@@ -110,8 +110,14 @@ describe('SP-API getMarketplaceParticipations', () => {
     expect((await participations(eu, SPAPI_HOSTS.eu.production)).status).toBe(200)
     expect((await participations(eu, SPAPI_HOSTS.eu.sandbox)).status).toBe(200)
     const fe = await accessToken('ASPAPISELLER02', 'fe')
+    expect((await participations(fe, SPAPI_HOSTS.fe.production)).body.payload).toEqual(
+      sellerParticipations('ASPAPISELLER02', 'fe'),
+    )
+    // Sandbox hosts answer the model's static sandbox response, whoever the seller is.
     const r = await participations(fe, SPAPI_HOSTS.fe.sandbox)
-    expect(r.body.payload).toEqual(sellerParticipations('ASPAPISELLER02', 'fe'))
+    expect(r.status).toBe(200)
+    expect(r.body.payload?.[0]?.marketplace.id).toBe('ATVPDKIKX0DER')
+    expect(r.headers.get('x-amzn-ratelimit-limit')).toBe('0.016')
   })
 
   it('ignores SigV4 headers', async () => {
@@ -175,10 +181,14 @@ describe('SP-API getMarketplaceParticipations', () => {
     expect((await participations(await accessToken('ASPAPISELLER08'))).status).toBe(200)
   })
 
-  it('404 with a request id for other SP-API paths', async () => {
-    const res = await fetch(urls.spapi(NA, '/orders/v0/orders'))
-    expect(res.status).toBe(404)
-    expect(res.headers.get('x-amzn-requestid')).toBeTruthy()
-    expect(res.headers.get('x-amzn-ratelimit-limit')).toBeTruthy()
+  it('404 with a request id for paths that are no SP-API operation', async () => {
+    for (const path of ['/orders/v0/nothing', '/orders/v0/orders/', '/orders/v0/orders/%2e%2e/x']) {
+      const res = await fetch(urls.spapi(NA, path), { headers: { 'x-amz-access-token': 'Atza|x' } })
+      expect(res.status, path).toBe(404)
+      expect(res.headers.get('x-amzn-requestid')).toBeTruthy()
+      // No operation, so no usage plan to report.
+      expect(res.headers.get('x-amzn-ratelimit-limit')).toBeNull()
+      expect(await res.json()).toEqual({ errors: [{ code: 'NotFound', message: 'Resource not found.' }] })
+    }
   })
 })
