@@ -12,6 +12,7 @@ export {
   SECRET_EXPIRY_TYPE,
   type SpapiNotification,
 } from './notifications.ts'
+export { type ProxyEvent, type SimulatorTlsServerOptions, startSimulatorTlsServer } from './proxy.ts'
 export { ROTATION_INTERVAL_MS, ROTATION_PATH, ROTATION_SCOPE } from './rotation.ts'
 export {
   appstoreConsentPath,
@@ -35,6 +36,7 @@ export {
 } from './routes.ts'
 export { type SimulatorServer, type SimulatorServerOptions, startSimulatorServer } from './server.ts'
 export { SPAPI_DENIED } from './spapi.ts'
+export { prepareSimulatorTls, type SimulatorTls, simulatedAmazonHosts } from './tls.ts'
 export { GRANTLESS_SCOPES } from './token-grants.ts'
 export {
   type ClientSecretInfo,
