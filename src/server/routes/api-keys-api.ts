@@ -10,25 +10,17 @@
  *   Bootstrap keys (`SP_CONNECT_API_KEYS`) live in the configuration and are not listed or revoked here.
  */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import { createApiKeyBodySchema } from '../../api-schemas/api-keys.ts'
 import { apiKeyJson, createApiKey, revokeApiKey, validateApiKeySpec } from '../../core/access/api-keys.ts'
 import { isWithin, type Principal, requireScope } from '../../core/access/principal.ts'
-import { SpConnectError } from '../../core/errors.ts'
 import { isApiKeyId, requireId } from '../../core/ids.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import type { ApiKeyRecord } from '../../store/api-key-store.ts'
 import type { ServerEnv } from '../context.ts'
-import { parse } from './api.ts'
+import { parse } from '../parse-request.ts'
 
 /** Mounted under /v1 behind the API-key check (see api.ts). */
 export const apiKeysApiRoutes = new Hono<ServerEnv>()
-
-const createBody = z
-  .object({
-    name: z.string().min(1).max(100),
-    scopes: z.array(z.string().max(32)).min(1).max(8),
-    tenants: z.array(z.string().max(256)).max(100).nullable().optional(),
-  })
-  .strict()
 
 /** Whether `principal` may see (list, revoke) a stored key: one within its own scopes and tenants. */
 function canSeeKey(principal: Principal, record: ApiKeyRecord): boolean {
@@ -38,7 +30,7 @@ function canSeeKey(principal: Principal, record: ApiKeyRecord): boolean {
 apiKeysApiRoutes.post('/api-keys', async (c) => {
   const { principal, runtime } = c.var
   requireScope(principal, 'manage')
-  const body = parse(createBody, await c.req.json().catch(() => undefined))
+  const body = parse(createApiKeyBodySchema, await c.req.json().catch(() => undefined))
   const spec = {
     name: body.name,
     scopes: body.scopes,

@@ -5,37 +5,19 @@
  * Needs the `manage` scope and a key that may act for the tenant.
  */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import { newConnectionBodySchema, reconnectBodySchema } from '../../api-schemas/connect-sessions.ts'
 import { requireScope } from '../../core/access/principal.ts'
 import { createConnectSession } from '../../core/authorization/connect-sessions.ts'
 import { validateReturnTo } from '../../core/authorization/return-to.ts'
-import { SpConnectError } from '../../core/errors.ts'
 import { isTenantId, requireId } from '../../core/ids.ts'
-import { ACCOUNT_TYPES, type AccountType, findMarketplace, REGIONS, type Region } from '../../core/regions.ts'
+import { SpConnectError } from '../../domain/errors.ts'
+import { type AccountType, findMarketplace, type Region } from '../../domain/regions.ts'
 import { loadVisibleConnection, requireTenantAudited } from '../access.ts'
 import type { ServerEnv } from '../context.ts'
-import { parse } from './api.ts'
+import { parse } from '../parse-request.ts'
+import { returnToPolicy, serviceUrl } from '../public-url.ts'
 
 export const connectSessionsApiRoutes = new Hono<ServerEnv>()
-
-const newConnectionBody = z
-  .object({
-    tenant_id: z.string().min(1).max(256),
-    region: z.enum(REGIONS),
-    account_type: z.enum(ACCOUNT_TYPES).default('seller'),
-    marketplace: z.string().min(2).max(32).optional(),
-    return_to: z.string().min(1).max(2048).optional(),
-  })
-  .strict()
-
-/** A reconnect: everything but the return URL comes from the connection itself. */
-const reconnectBody = z
-  .object({
-    connection_id: z.string().min(1).max(128),
-    marketplace: z.string().min(2).max(32).optional(),
-    return_to: z.string().min(1).max(2048).optional(),
-  })
-  .strict()
 
 connectSessionsApiRoutes.post('/connect-sessions', async (c) => {
   const { store, deps, config } = c.var.runtime
@@ -45,7 +27,7 @@ connectSessionsApiRoutes.post('/connect-sessions', async (c) => {
   let target: { tenantId: string; region: Region; accountType: AccountType; connectionId: string | null }
   let body: { marketplace?: string | undefined; return_to?: string | undefined }
   if (reconnect) {
-    const parsed = parse(reconnectBody, raw)
+    const parsed = parse(reconnectBodySchema, raw)
     // Owner only: a key that cannot see the connection gets the same 404 as for a missing one (audited).
     const connection = await loadVisibleConnection(c, parsed.connection_id)
     if (connection.tenantId === null) {
@@ -61,7 +43,7 @@ connectSessionsApiRoutes.post('/connect-sessions', async (c) => {
     }
     body = parsed
   } else {
-    const parsed = parse(newConnectionBody, raw)
+    const parsed = parse(newConnectionBodySchema, raw)
     requireId(isTenantId, parsed.tenant_id, 'tenant id')
     await requireTenantAudited(c, parsed.tenant_id)
     target = {
@@ -79,17 +61,11 @@ connectSessionsApiRoutes.post('/connect-sessions', async (c) => {
   const session = await createConnectSession(store, deps, {
     ...target,
     marketplace: marketplace?.country ?? null,
-    returnTo:
-      body.return_to === undefined
-        ? null
-        : validateReturnTo(body.return_to, {
-            publicUrl: config.publicUrl,
-            allowedOrigins: config.returnOrigins,
-          }),
+    returnTo: body.return_to === undefined ? null : validateReturnTo(body.return_to, returnToPolicy(config)),
   })
   return c.json(
     {
-      url: `${config.publicUrl}/connect/s/${session.token}`,
+      url: serviceUrl(config, `/connect/s/${session.token}`),
       expires_at: new Date(session.expiresAt).toISOString(),
       ...(target.connectionId ? { connection_id: target.connectionId } : {}),
     },

@@ -13,12 +13,12 @@
  * app-wide events (no connection) are for all-tenant keys only.
  */
 import { type Context, Hono } from 'hono'
-import { z } from 'zod'
+import type { z } from 'zod'
+import { listDeliveriesQuerySchema, listEventsQuerySchema } from '../../api-schemas/events.ts'
 import { canSeeTenant, requireScope } from '../../core/access/principal.ts'
-import { SpConnectError } from '../../core/errors.ts'
-import { EVENT_TYPES } from '../../core/events/events.ts'
-import { isConnectionId, isEventId } from '../../core/ids.ts'
-import { DELIVERY_STATUSES, type DeliveryRecord, type EventRecord } from '../../store/store.ts'
+import { isEventId } from '../../core/ids.ts'
+import { SpConnectError } from '../../domain/errors.ts'
+import type { DeliveryRecord, EventRecord } from '../../store/store.ts'
 import { loadVisibleConnection, recordAccessDenied } from '../access.ts'
 import type { ServerEnv } from '../context.ts'
 import { eventJson } from '../serialize.ts'
@@ -48,20 +48,10 @@ export type DeliveryJson = ReturnType<typeof deliveryJson>
 /** Mounted under /v1 behind the API-key check (see api.ts). */
 export const eventsApiRoutes = new Hono<ServerEnv>()
 
-const limit = z.coerce.number().int().min(1).max(1000).default(100)
-
-const eventsQuery = z
-  .object({
-    connection_id: z.string().refine(isConnectionId).optional(),
-    type: z.enum(EVENT_TYPES).optional(),
-    limit,
-  })
-  .strict()
-
 eventsApiRoutes.get('/events', async (c) => {
   const { principal } = c.var
   requireScope(principal, 'read')
-  const q = parseQuery(eventsQuery, c.req.query())
+  const q = parseQuery(listEventsQuerySchema, c.req.query())
   // An all-tenant key may ask about any id (an unknown one has no events); a tenant-scoped key only about a
   // connection it can see.
   if (principal.tenants !== null) {
@@ -89,18 +79,10 @@ eventsApiRoutes.get('/events/:id', async (c) => {
   return c.json({ ...eventJson(event), deliveries: deliveries.map(deliveryJson) })
 })
 
-const deliveriesQuery = z
-  .object({
-    status: z.enum(DELIVERY_STATUSES).optional(),
-    event_id: z.string().refine(isEventId).optional(),
-    limit,
-  })
-  .strict()
-
 eventsApiRoutes.get('/webhook-deliveries', async (c) => {
   const { principal } = c.var
   requireScope(principal, 'read')
-  const q = parseQuery(deliveriesQuery, c.req.query())
+  const q = parseQuery(listDeliveriesQuerySchema, c.req.query())
   if (q.event_id !== undefined) await visibleEvent(c, q.event_id)
   else if (principal.tenants !== null) {
     throw new SpConnectError('forbidden', { detail: 'a tenant-scoped key must name an event_id' })

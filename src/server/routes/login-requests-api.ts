@@ -11,31 +11,14 @@
  * keys that may see its tenant can read or reject it (others get 404, as for a missing one).
  */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import { approveLoginRequestBodySchema } from '../../api-schemas/login-requests.ts'
 import { requireScope } from '../../core/access/principal.ts'
 import type { LoginRequestView } from '../../core/authorization/login-requests.ts'
 import { requireTenantAudited } from '../access.ts'
 import type { ServerEnv } from '../context.ts'
-import { parse } from './api.ts'
+import { parse } from '../parse-request.ts'
 
 export const loginRequestsApiRoutes = new Hono<ServerEnv>()
-
-const approveBody = z
-  .object({
-    tenant_id: z
-      .string()
-      .min(1)
-      .max(256)
-      .regex(/^[^\p{Cc}]+$/u),
-    // Shown to the seller on the confirmation page (escaped); plain text only.
-    tenant_name: z
-      .string()
-      .min(1)
-      .max(120)
-      .regex(/^[^\p{Cc}]+$/u)
-      .optional(),
-  })
-  .strict()
 
 function requestJson(view: LoginRequestView) {
   return {
@@ -60,7 +43,7 @@ loginRequestsApiRoutes.get('/login-requests/:id', async (c) => {
 loginRequestsApiRoutes.post('/login-requests/:id/approve', async (c) => {
   const { principal, runtime } = c.var
   requireScope(principal, 'manage')
-  const body = parse(approveBody, await c.req.json().catch(() => undefined))
+  const body = parse(approveLoginRequestBodySchema, await c.req.json().catch(() => undefined))
   await requireTenantAudited(c, body.tenant_id)
   const approved = await runtime.loginRequests.approve(c.req.param('id'), {
     tenantId: body.tenant_id,
