@@ -77,9 +77,17 @@ export interface BrandConfig {
 
 export interface AppConfig {
   readonly mode: 'dev' | 'production'
-  /** The public base URL of this service, without a trailing slash. */
+  /**
+   * The public origin of this service (`https://connect.example.com`): scheme, host and port only. A path
+   * prefix goes in {@link AppConfig.basePath} (docs/decisions/0012-base-path.md).
+   */
   readonly publicUrl: string
-  /** The OAuth Redirect URI registered on the app (normally publicUrl + /callback). */
+  /**
+   * The path prefix every route, link, redirect and cookie lives under when sp-connect is mounted inside a
+   * host app (`/amazon`), or absent/'' for the root. Starts with `/`, no trailing slash (SP_CONNECT_BASE_PATH).
+   */
+  readonly basePath?: string
+  /** The OAuth Redirect URI registered on the app (normally publicUrl + basePath + /callback). */
   readonly redirectUri: string
   readonly appId: string
   /** A Draft app adds version=beta to consent and Appstore redirects. */
@@ -99,6 +107,13 @@ export interface AppConfig {
    * Retry-After; a refresh still running then goes on for the next caller. SP_CONNECT_TOKEN_DEADLINE_SECONDS.
    */
   readonly tokenDeadlineMs: number
+  /**
+   * Longest an SP-API call may wait for its turn under the usage plan and for retries before it fails with
+   * `spapi_throttled` (429, Retry-After); a caller's own deadline wins. SP_CONNECT_SPAPI_DEADLINE_SECONDS.
+   */
+  readonly spapiDeadlineMs?: number
+  /** Callers one instance lets wait per (connection, operation); beyond it `spapi_queue_full`. SP_CONNECT_SPAPI_MAX_WAITING. */
+  readonly spapiMaxWaiting?: number
   /** Life of a `state` value. */
   readonly stateTtlMs: number
   /** Origins an app may name in `return_to` (besides this service's own paths). */
@@ -184,7 +199,17 @@ function buildEnvSchema(allowHttpLoopback: boolean) {
   const url = secureUrl(allowHttpLoopback)
   const template = url.refine((value) => value.includes('{host}'), 'must contain {host}')
   return z.object({
-    SP_CONNECT_PUBLIC_URL: url,
+    SP_CONNECT_PUBLIC_URL: url.refine(
+      (value) => isOrigin(value.replace(/\/+$/, '')),
+      'must be the origin only (https://host[:port]); put a path prefix in SP_CONNECT_BASE_PATH',
+    ),
+    SP_CONNECT_BASE_PATH: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = basePathProblem(value)
+        if (problem) ctx.addIssue({ code: 'custom', message: problem })
+      })
+      .optional(),
     SP_CONNECT_REDIRECT_URI: url.optional(),
     SP_CONNECT_APP_ID: z
       .string()
@@ -212,6 +237,8 @@ function buildEnvSchema(allowHttpLoopback: boolean) {
     SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(30).max(3000).default(300),
     SP_CONNECT_TOKEN_LEASE_SECONDS: z.coerce.number().int().min(1).max(600).default(60),
     SP_CONNECT_TOKEN_DEADLINE_SECONDS: z.coerce.number().int().min(1).max(300).default(15),
+    SP_CONNECT_SPAPI_DEADLINE_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+    SP_CONNECT_SPAPI_MAX_WAITING: z.coerce.number().int().min(1).max(100_000).default(100),
     SP_CONNECT_RETURN_ORIGINS: z.string().default(''),
     SP_CONNECT_APP_SIGNIN_URL: url.optional(),
     SP_CONNECT_SELLER_START_URL: url.optional(),
@@ -306,12 +333,14 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
   }
   const e = parsed.data
   const publicUrl = e.SP_CONNECT_PUBLIC_URL.replace(/\/+$/, '')
-  const redirectUri = e.SP_CONNECT_REDIRECT_URI ?? `${publicUrl}/callback`
+  const basePath = e.SP_CONNECT_BASE_PATH ?? ''
+  const redirectUri = e.SP_CONNECT_REDIRECT_URI ?? `${publicUrl}${basePath}/callback`
   if (redirectUri.includes('#')) problems.push('SP_CONNECT_REDIRECT_URI must not contain a fragment (#)')
   if (problems.length > 0) throw new ConfigError(problems)
   return Object.freeze({
     mode: 'production',
     publicUrl,
+    basePath,
     redirectUri,
     appId: e.SP_CONNECT_APP_ID,
     draftApp: e.SP_CONNECT_APP_STATUS === 'draft',
@@ -336,6 +365,8 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
     tokenRefreshMarginMs: e.SP_CONNECT_TOKEN_REFRESH_MARGIN_SECONDS * 1000,
     tokenLeaseMs: e.SP_CONNECT_TOKEN_LEASE_SECONDS * 1000,
     tokenDeadlineMs: e.SP_CONNECT_TOKEN_DEADLINE_SECONDS * 1000,
+    spapiDeadlineMs: e.SP_CONNECT_SPAPI_DEADLINE_SECONDS * 1000,
+    spapiMaxWaiting: e.SP_CONNECT_SPAPI_MAX_WAITING,
     stateTtlMs: 10 * 60 * 1000,
     returnOrigins,
     appSignInUrl: e.SP_CONNECT_APP_SIGNIN_URL ?? null,
@@ -374,6 +405,41 @@ export function loadConfigFromEnv(env: Readonly<Record<string, string | undefine
       address: e.SP_CONNECT_METRICS_ADDRESS ? parseHostPort(e.SP_CONNECT_METRICS_ADDRESS) : null,
     }),
   })
+}
+
+/**
+ * What is wrong with a base path, or undefined when it is one: `/` then segments of letters, digits and
+ * `- _ . ~`, no trailing slash, no `.`/`..` segment (a prefix that a URL parser would rewrite is no prefix).
+ */
+export function basePathProblem(value: string): string | undefined {
+  if (!value.startsWith('/')) return 'must start with /'
+  if (value.length > 100) return 'must be at most 100 characters'
+  if (value.endsWith('/')) return 'must not end with /'
+  const segments = value.slice(1).split('/')
+  if (segments.some((segment) => !/^[A-Za-z0-9_.~-]+$/.test(segment)))
+    return 'must be /segments of letters, digits, - _ . ~'
+  if (segments.some((segment) => /^\.+$/.test(segment))) return 'must not have . or .. segments'
+  return undefined
+}
+
+/** `scheme://host[:port]` and nothing else: no path (not even a trailing `/`), query, fragment or credentials. */
+function isOrigin(value: string): boolean {
+  if (!URL.canParse(value) || /[/?#]$|[?#]/.test(value.replace(/^[a-z]+:\/\//i, ''))) return false
+  const url = new URL(value)
+  return url.pathname === '/' && !url.username && !url.password
+}
+
+/**
+ * Throws ConfigError unless the configuration's public URL is an origin and its base path is valid: for
+ * configurations built in code, which do not pass through {@link loadConfigFromEnv}.
+ */
+export function checkPublicLocation(config: Pick<AppConfig, 'publicUrl' | 'basePath'>): void {
+  const problems: string[] = []
+  if (!isOrigin(config.publicUrl))
+    problems.push('publicUrl must be the origin only (https://host[:port]); put a path prefix in basePath')
+  const basePathIssue = config.basePath ? basePathProblem(config.basePath) : undefined
+  if (basePathIssue) problems.push(`basePath ${basePathIssue}`)
+  if (problems.length > 0) throw new ConfigError(problems)
 }
 
 /** `host:port` or `[v6]:port`, already checked by the schema. */

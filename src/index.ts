@@ -18,22 +18,27 @@ import { createConnectSession } from './core/authorization/connect-sessions.ts'
 import type { LoginRequests } from './core/authorization/login-requests.ts'
 import { validateReturnTo } from './core/authorization/return-to.ts'
 import { defaultDeps, type Logger } from './core/deps.ts'
-import { SpConnectError } from './core/errors.ts'
 import { isTenantId, requireId } from './core/ids.ts'
-import { type AccountType, findMarketplace, type Region } from './core/regions.ts'
+import type { SpApiCallRequest, SpApiCallResponse } from './core/spapi/client.ts'
+import type { RestrictedDataToken, RestrictedResource } from './core/spapi/restricted-data-tokens.ts'
 import type { AccessToken } from './core/tokens/manager.ts'
+import { SpConnectError } from './domain/errors.ts'
+import { type AccountType, findMarketplace, type Region } from './domain/regions.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime } from './runtime.ts'
 import { createServerApp } from './server/app.ts'
+import { returnToPolicy, serviceUrl } from './server/public-url.ts'
 import type { ConnectionFilter, ConnectionRecord } from './store/store.ts'
 
 export type { AppConfig, DatabaseConfig } from './config.ts'
 export { ConfigError } from './config.ts'
 export type { LoginRequestView } from './core/authorization/login-requests.ts'
 export type { Logger } from './core/deps.ts'
-export { isSpConnectError, SpConnectError } from './core/errors.ts'
-export type { AccountType, Region } from './core/regions.ts'
+export type { SpApiCallRequest, SpApiCallResponse } from './core/spapi/client.ts'
+export type { RestrictedDataToken, RestrictedResource } from './core/spapi/restricted-data-tokens.ts'
 export type { AccessToken } from './core/tokens/manager.ts'
+export { isSpConnectError, SpConnectError } from './domain/errors.ts'
+export type { AccountType, Region } from './domain/regions.ts'
 export type { ConnectionFilter, ConnectionRecord, ConnectionStatus } from './store/store.ts'
 
 /** How {@link createSpConnect} runs, beyond the configuration. */
@@ -72,6 +77,30 @@ export interface SpConnect {
     /** A valid LWA access token for the connection, refreshed (once across instances) when near expiry. */
     getAccessToken(connectionId: string): Promise<AccessToken>
   }
+  /**
+   * Calls one SP-API operation for a connection: regional endpoint, the seller's token (or a Restricted Data
+   * Token for restricted operations), waiting for a turn under Amazon's usage plan (shared by every instance on
+   * the database), and safe retries. Returns Amazon's answer whatever its status, body as a stream (or
+   * `await response.text()`). Throws `spapi_operation_unknown` for a path that is no SP-API operation, and
+   * `spapi_throttled` / `spapi_queue_full` (with `retryAfterSeconds`) when no turn comes before the deadline.
+   *
+   * ```ts
+   * const res = await sp.call(connectionId, { method: 'GET', path: '/orders/v0/orders', query: { MarketplaceIds: 'ATVPDKIKX0DER', CreatedAfter: '2026-01-01' } })
+   * const orders = JSON.parse(await res.text())
+   * ```
+   */
+  call(connectionId: string, request: SpApiCallRequest): Promise<SpApiCallResponse>
+  readonly restrictedDataTokens: {
+    /**
+     * A Restricted Data Token for up to 50 resources of the connection (Tokens API 2021-03-01), for code that
+     * calls SP-API itself; the same set gets the cached RDT until a minute before it expires. Kept in memory only.
+     */
+    create(
+      connectionId: string,
+      restrictedResources: readonly RestrictedResource[],
+      targetApplication?: string,
+    ): Promise<RestrictedDataToken>
+  }
   readonly connections: {
     /** Connections, oldest first; filter by tenant or status, page with `limit` and `after`. */
     list(filter?: ConnectionFilter): Promise<ConnectionRecord[]>
@@ -90,7 +119,8 @@ export interface SpConnect {
   readonly loginRequests: Pick<LoginRequests, 'describe' | 'approve' | 'reject'>
   /**
    * The whole HTTP service (consent pages, callback, `/v1` API, console) as a Web fetch handler: pass it to
-   * `@hono/node-server`'s `serve({ fetch })`, `Bun.serve`, a route handler, or call it in tests.
+   * `@hono/node-server`'s `serve({ fetch })`, `Bun.serve`, a route handler, or call it in tests. It serves
+   * the paths under `config.basePath`; inside Express, Fastify or `node:http` mount it with `sp-connect/node`.
    */
   readonly fetch: (request: Request, env?: object) => Response | Promise<Response>
   /** Starts the background work: token refresher, webhook deliveries, sweeper. Idempotent. */
@@ -123,6 +153,11 @@ export async function createSpConnect(config: AppConfig, options: SpConnectOptio
   return {
     config,
     tokens: { getAccessToken: (connectionId) => runtime.tokens.getAccessToken(connectionId) },
+    call: (connectionId, request) => runtime.spapi.call(connectionId, request),
+    restrictedDataTokens: {
+      create: (connectionId, resources, targetApplication) =>
+        runtime.spapi.createRestrictedDataToken(connectionId, resources, targetApplication),
+    },
     connections: {
       list: (filter) => runtime.store.listConnections(filter),
       get: (id) => runtime.store.getConnection(id),
@@ -143,14 +178,9 @@ export async function createSpConnect(config: AppConfig, options: SpConnectOptio
           marketplace: marketplace?.country ?? null,
           connectionId: null,
           returnTo:
-            input.returnTo === undefined
-              ? null
-              : validateReturnTo(input.returnTo, {
-                  publicUrl: config.publicUrl,
-                  allowedOrigins: config.returnOrigins,
-                }),
+            input.returnTo === undefined ? null : validateReturnTo(input.returnTo, returnToPolicy(config)),
         })
-        return { url: `${config.publicUrl}/connect/s/${session.token}`, expiresAt: session.expiresAt }
+        return { url: serviceUrl(config, `/connect/s/${session.token}`), expiresAt: session.expiresAt }
       },
     },
     loginRequests: {

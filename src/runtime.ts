@@ -15,6 +15,7 @@ import { NO_METRICS } from './core/metrics.ts'
 import { requestContextLogger } from './core/request-context.ts'
 import { ClientSecrets } from './core/secrets/client-secrets.ts'
 import { SpApiClient } from './core/spapi/client.ts'
+import { createStoreLimiter } from './core/spapi/limiter.ts'
 import { GrantlessTokens } from './core/tokens/grantless.ts'
 import { TokenManager } from './core/tokens/manager.ts'
 import { countDecryptionFailures } from './core/tokens/sealed.ts'
@@ -92,7 +93,20 @@ export function buildRuntime(config: AppConfig, givenDeps: Deps, store: Store): 
     deps,
   )
   const grantless = new GrantlessTokens(lwa, deps, config.tokenRefreshMarginMs, config.tokenDeadlineMs)
-  const spapi = new SpApiClient({ store, tokens, endpoints: config.amazon }, deps)
+  // The limiter's buckets live in the database, so every instance on it shares Amazon's per-seller plans.
+  const limiter = createStoreLimiter(store.rateBuckets, deps, {
+    ...(config.spapiMaxWaiting === undefined ? {} : { maxWaiting: config.spapiMaxWaiting }),
+  })
+  const spapi = new SpApiClient(
+    {
+      store,
+      tokens,
+      endpoints: config.amazon,
+      limiter,
+      ...(config.spapiDeadlineMs === undefined ? {} : { deadlineMs: config.spapiDeadlineMs }),
+    },
+    deps,
+  )
   const flows = new AuthorizationFlows(
     {
       settings: {
@@ -114,7 +128,8 @@ export function buildRuntime(config: AppConfig, givenDeps: Deps, store: Store): 
     {
       settings: {
         signInUrl: config.appSignInUrl,
-        publicUrl: config.publicUrl,
+        // Confirmation links are under the base path, like every other URL of the service.
+        publicUrl: `${config.publicUrl}${config.basePath ?? ''}`,
         centralUrlTemplate: config.amazon.centralUrlTemplate,
       },
       store,

@@ -7,22 +7,32 @@
  * missing one (see ../access.ts). Listing with `tenant_id` of a tenant the key does not have gives an empty list.
  */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import { grantlessTokenBodySchema, listConnectionsQuerySchema } from '../../api-schemas/connections.ts'
 import { canSeeTenant, requireAllTenants, requireScope } from '../../core/access/principal.ts'
-import { SpConnectError } from '../../core/errors.ts'
-import { isConnectionId, isTenantId } from '../../core/ids.ts'
-import { CONNECTION_STATUSES, type ConnectionRecord } from '../../store/store.ts'
-import { authenticateApiKey, loadVisibleConnection, recordTokenIssued } from '../access.ts'
+import { SpConnectError } from '../../domain/errors.ts'
+import type { ConnectionRecord } from '../../store/store.ts'
+import {
+  authenticateApiKey,
+  loadVisibleConnection,
+  recordTokenIssued,
+  requireVisibleConnectionId,
+} from '../access.ts'
 import { bearerToken } from '../api-keys.ts'
 import type { ServerEnv } from '../context.ts'
+import { parse } from '../parse-request.ts'
 import { connectionJson, eventJson } from '../serialize.ts'
 import { apiKeysApiRoutes } from './api-keys-api.ts'
 import { connectSessionsApiRoutes } from './connect-sessions-api.ts'
 import { eventsApiRoutes } from './events-api.ts'
 import { loginRequestsApiRoutes } from './login-requests-api.ts'
 import { notificationsApiRoutes } from './notifications-api.ts'
+import { openApiRoute } from './openapi-api.ts'
+import { spapiApiRoutes } from './spapi-api.ts'
 
 export const apiRoutes = new Hono<ServerEnv>()
+
+// Before the API-key check: the contract documents shapes only, no data or secrets (decision 0011).
+apiRoutes.route('/', openApiRoute)
 
 apiRoutes.use('*', async (c, next) => {
   const principal = await authenticateApiKey(c.var.runtime, bearerToken(c.req.header('authorization')))
@@ -32,19 +42,10 @@ apiRoutes.use('*', async (c, next) => {
   await next()
 })
 
-const listQuery = z
-  .object({
-    tenant_id: z.string().refine(isTenantId).optional(),
-    status: z.enum(CONNECTION_STATUSES).optional(),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    after: z.string().refine(isConnectionId).optional(),
-  })
-  .strict()
-
 apiRoutes.get('/connections', async (c) => {
   const { principal } = c.var
   requireScope(principal, 'read')
-  const q = parse(listQuery, c.req.query())
+  const q = parse(listConnectionsQuerySchema, c.req.query())
   const filter = {
     ...(q.status ? { status: q.status } : {}),
     ...(q.after ? { after: q.after } : {}),
@@ -98,6 +99,7 @@ apiRoutes.delete('/connections/:id', async (c) => {
   const row = await store.disconnectConnection(visible.id, deps.now())
   if (!row) throw new SpConnectError('connection_not_found')
   tokens.forget(row.id)
+  c.var.runtime.spapi.forget(row.id)
   await events.record('connection.disconnected', row.id, {
     by: `api:${c.var.principal.name}`,
     key_id: c.var.principal.keyId,
@@ -108,9 +110,10 @@ apiRoutes.delete('/connections/:id', async (c) => {
 apiRoutes.post('/connections/:id/access-token', async (c) => {
   const { principal, runtime } = c.var
   requireScope(principal, 'tokens')
-  const row = await loadVisibleConnection(c, c.req.param('id'))
-  const token = await runtime.tokens.getAccessToken(row.id)
-  await recordTokenIssued(runtime, principal, row.id, token.expiresAt)
+  // No store read per call once the connection is known (access.ts); the token manager checks its status.
+  const id = await requireVisibleConnectionId(c, c.req.param('id'))
+  const token = await runtime.tokens.getAccessToken(id)
+  await recordTokenIssued(runtime, principal, id, token.expiresAt)
   c.header('cache-control', 'no-store')
   return c.json({
     access_token: token.accessToken,
@@ -119,13 +122,11 @@ apiRoutes.post('/connections/:id/access-token', async (c) => {
   })
 })
 
-const grantlessBody = z.object({ scope: z.string().min(1).max(512) }).strict()
-
 apiRoutes.post('/grantless-tokens', async (c) => {
   // Grantless tokens act for the whole application, not for a seller: all-tenant keys only.
   requireScope(c.var.principal, 'tokens')
   requireAllTenants(c.var.principal)
-  const body = parse(grantlessBody, await c.req.json().catch(() => undefined))
+  const body = parse(grantlessTokenBodySchema, await c.req.json().catch(() => undefined))
   const token = await c.var.runtime.grantless.getToken(body.scope)
   c.header('cache-control', 'no-store')
   return c.json({
@@ -140,12 +141,4 @@ apiRoutes.route('/', loginRequestsApiRoutes)
 apiRoutes.route('/', apiKeysApiRoutes)
 apiRoutes.route('/', eventsApiRoutes)
 apiRoutes.route('/', notificationsApiRoutes)
-
-export function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value)
-  if (!result.success) {
-    const fields = result.error.issues.map((issue) => issue.path.join('.') || 'body').join(', ')
-    throw new SpConnectError('invalid_request', { detail: `invalid: ${fields}` })
-  }
-  return result.data
-}
+apiRoutes.route('/', spapiApiRoutes)
