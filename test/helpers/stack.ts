@@ -93,6 +93,8 @@ export interface StackOptions {
    * `POST /v1/notifications` with the API key, as an SQS forwarder would.
    */
   readonly notifications?: boolean
+  /** Serve under this path prefix (SP_CONNECT_BASE_PATH); `serviceUrl` then ends with it. */
+  readonly basePath?: string
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -101,7 +103,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const logger = new MemoryLogger()
   let handler: FetchHandler = () => new Response('starting', { status: 503 })
   const service = await listen((request, env) => handler(request, env), 0, '127.0.0.1')
-  const serviceUrl = `http://127.0.0.1:${service.port}`
+  const origin = `http://127.0.0.1:${service.port}`
+  const serviceUrl = `${origin}${options.basePath ?? ''}`
 
   const app = generateDevApp({
     redirectUri: `${serviceUrl}/callback`,
@@ -127,7 +130,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dbPath = join(dir, 'sp-connect.db')
   const env: Record<string, string> = {
     SP_CONNECT_INSECURE_ALLOW_HTTP_LOOPBACK: '1',
-    SP_CONNECT_PUBLIC_URL: serviceUrl,
+    SP_CONNECT_PUBLIC_URL: origin,
+    ...(options.basePath ? { SP_CONNECT_BASE_PATH: options.basePath } : {}),
     SP_CONNECT_APP_ID: app.appId,
     SP_CONNECT_APP_STATUS: options.draft ? 'draft' : 'published',
     SP_CONNECT_LWA_CLIENT_ID: app.clientId,

@@ -11,12 +11,12 @@
 import { existsSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { ConfigError, loadConfigFromEnv, parseDatabaseUrl } from '../../config.ts'
+import { basePathProblem, ConfigError, loadConfigFromEnv, parseDatabaseUrl } from '../../config.ts'
 import { storedKeyIdsMissingFrom } from '../../core/crypto/key-health.ts'
 import { Keyring, parseKeyringSpec } from '../../core/crypto/keyring.ts'
 import { type Deps, defaultDeps } from '../../core/deps.ts'
-import { exitCodeOf, isSpConnectError } from '../../core/errors.ts'
 import { LwaClient } from '../../core/lwa/client.ts'
+import { exitCodeOf, isSpConnectError } from '../../domain/errors.ts'
 import { openStore } from '../../store/open.ts'
 import { EXIT } from '../exit-codes.ts'
 import { printJson } from '../output.ts'
@@ -106,7 +106,12 @@ export async function runDoctor(env: Env, deps: Deps = defaultDeps()): Promise<D
       fix: httpsFix,
     })
   else checks.push({ name: 'public-url', status: 'ok', message: `${publicUrl.origin}` })
-  const publicBase = publicUrl ? env['SP_CONNECT_PUBLIC_URL']?.replace(/\/+$/, '') : undefined
+  // The redirect and login URIs live under the base path (docs/decisions/0012-base-path.md).
+  const basePath = env['SP_CONNECT_BASE_PATH'] ?? ''
+  const publicBase =
+    publicUrl && (basePath === '' || basePathProblem(basePath) === undefined)
+      ? `${publicUrl.origin}${basePath}`
+      : undefined
 
   // Redirect URI: Amazon sends the seller back there, so it must be https and reach this service.
   const redirectProblems = left.take('SP_CONNECT_REDIRECT_URI')
@@ -129,7 +134,7 @@ export async function runDoctor(env: Env, deps: Deps = defaultDeps()): Promise<D
           redirectFix,
         ),
       )
-    else if (redirect.pathname !== `${publicUrl.pathname.replace(/\/+$/, '')}/callback`)
+    else if (redirect.pathname !== `${basePath}/callback`)
       checks.push({
         name: 'redirect-uri',
         status: 'warn',

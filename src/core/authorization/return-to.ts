@@ -6,13 +6,19 @@
  * resolved absolute URL, never the raw string (a path such as `/a/..//evil.example` is harmless only as part of
  * an absolute URL on our origin; as a Location path it would become protocol-relative).
  */
-import { SpConnectError } from '../errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 
 const MAX_LENGTH = 2048
 
 export interface ReturnToPolicy {
-  /** This service's public base URL. */
+  /** This service's public origin. */
   readonly publicUrl: string
+  /**
+   * The path prefix this service is mounted under ('' at the root). When set, a URL on our own origin must be
+   * under it (relative values resolve under it), unless the origin is also listed in `allowedOrigins`: the
+   * host app's other pages share the origin, and only the operator may open them as destinations.
+   */
+  readonly basePath?: string
   /** Other origins an app may send its users back to (`SP_CONNECT_RETURN_ORIGINS`). */
   readonly allowedOrigins: readonly string[]
 }
@@ -25,7 +31,7 @@ export function validateReturnTo(value: string, policy: ReturnToPolicy): string 
   if (/[\s\p{Cc}\\]/u.test(value)) throw refuse('return_to has whitespace, control characters or backslashes')
   let url: URL
   try {
-    url = new URL(value, `${policy.publicUrl}/`)
+    url = new URL(value, `${policy.publicUrl}${policy.basePath ?? ''}/`)
   } catch {
     throw refuse('return_to is not a URL or path')
   }
@@ -35,6 +41,11 @@ export function validateReturnTo(value: string, policy: ReturnToPolicy): string 
   const ownOrigin = new URL(policy.publicUrl).origin
   if (url.origin !== ownOrigin && !policy.allowedOrigins.includes(url.origin)) {
     throw refuse('return_to origin is not allowed')
+  }
+  const basePath = policy.basePath ?? ''
+  const underBase = url.pathname === basePath || url.pathname.startsWith(`${basePath}/`)
+  if (url.origin === ownOrigin && !underBase && !policy.allowedOrigins.includes(url.origin)) {
+    throw refuse('return_to is outside the base path')
   }
   return url.href
 }

@@ -1,14 +1,17 @@
 /** The operator console's sign-in page: email and password, with the pre-session CSRF token. */
 import { html } from 'hono/html'
-import { type Html, layout } from './layout.ts'
+import { servicePath } from '../public-url.ts'
+import { type Html, layout, type PageLocation } from './layout.ts'
 
-export function signInPage(input: { csrfToken: string; error: string | undefined; devMode: boolean }): Html {
+export function signInPage(
+  input: PageLocation & { csrfToken: string; error: string | undefined; devMode: boolean },
+): Html {
   return layout(
     'Sign in',
     html`<article>
 <h1>Sign in to the operator console</h1>
 ${input.error ? html`<p class="notice" id="sign-in-error">${input.error}</p>` : ''}
-<form method="post" action="/console/sign-in" id="sign-in-form">
+<form method="post" action="${servicePath(input, '/console/sign-in')}" id="sign-in-form">
 <input type="hidden" name="csrf" value="${input.csrfToken}">
 <label>Email
 <input type="email" name="email" required autocomplete="username" maxlength="256"></label>
@@ -18,6 +21,6 @@ ${input.error ? html`<p class="notice" id="sign-in-error">${input.error}</p>` : 
 </form>
 <p class="muted">Operator accounts are created with <code>sp-connect operators create --email …</code>.</p>
 </article>`,
-    { devMode: input.devMode },
+    { devMode: input.devMode, basePath: input.basePath },
   )
 }

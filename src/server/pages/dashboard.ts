@@ -7,9 +7,10 @@
 import { html } from 'hono/html'
 import type { ConnectionRecord, DeliveryRecord, EventRecord } from '../../store/store.ts'
 import { CONNECTION_STATUSES } from '../../store/store.ts'
-import { type ConsoleHeader, formatTime, type Html, layout } from './layout.ts'
+import { servicePath } from '../public-url.ts'
+import { type ConsoleHeader, formatTime, type Html, layout, type PageLocation } from './layout.ts'
 
-export interface DashboardOptions {
+export interface DashboardOptions extends PageLocation {
   readonly devMode: boolean
   /** In dev, links to the simulator's Appstore page and Manage Your Apps page. */
   readonly simulatorLinks?: { appstore: string; manageApps: string } | undefined
@@ -47,12 +48,12 @@ function regionAndTypeFields(): Html {
 </select></label>`
 }
 
-function pageQuery(view: ConnectionListView, after: string): string {
+function pageQuery(view: ConnectionListView, after: string, options: DashboardOptions): string {
   const query = new URLSearchParams()
   if (view.status) query.set('status', view.status)
   if (view.tenant) query.set('tenant', view.tenant)
   query.set('after', after)
-  return `/?${query}`
+  return servicePath(options, `/?${query}`)
 }
 
 export function dashboardPage(view: ConnectionListView, options: DashboardOptions): Html {
@@ -61,7 +62,7 @@ export function dashboardPage(view: ConnectionListView, options: DashboardOption
     'Connections',
     html`<section>
 <h1>Connections</h1>
-<form class="inline" method="post" action="/console/connect" id="connect-form">
+<form class="inline" method="post" action="${servicePath(options, '/console/connect')}" id="connect-form">
 ${csrfField(options)}
 ${regionAndTypeFields()}
 <label>Tenant (optional)
@@ -76,7 +77,7 @@ or re-authorize from <a href="${options.simulatorLinks.manageApps}">Manage Your 
 }
 <details>
 <summary>Make a connect link for a tenant</summary>
-<form class="inline" method="post" action="/console/connect-links" id="connect-link-form">
+<form class="inline" method="post" action="${servicePath(options, '/console/connect-links')}" id="connect-link-form">
 ${csrfField(options)}
 <label>Tenant
 <input type="text" name="tenant" maxlength="200" required autocomplete="off"></label>
@@ -86,7 +87,7 @@ ${regionAndTypeFields()}
 </details>
 </section>
 <section>
-<form class="inline" method="get" action="/" id="filter-form">
+<form class="inline" method="get" action="${servicePath(options, '/')}" id="filter-form">
 <label>Status
 <select name="status">
 <option value="">Any</option>
@@ -99,29 +100,29 @@ ${CONNECTION_STATUSES.map((s) => html`<option value="${s}"${view.status === s ? 
 ${
   view.connections.length === 0
     ? html`<p>${filtered || view.paged ? 'No connections match.' : 'No connections yet.'}</p>`
-    : connectionsTable(view.connections)
+    : connectionsTable(view.connections, options)
 }
 <nav>
-${view.paged || filtered ? html`<a href="/">First page, no filters</a>` : ''}
-${view.nextAfter ? html` <a href="${pageQuery(view, view.nextAfter)}" id="next-page">Next page</a>` : ''}
+${view.paged || filtered ? html`<a href="${servicePath(options, '/')}">First page, no filters</a>` : ''}
+${view.nextAfter ? html` <a href="${pageQuery(view, view.nextAfter, options)}" id="next-page">Next page</a>` : ''}
 </nav>
 </section>`,
     options,
   )
 }
 
-function connectionsTable(connections: readonly ConnectionRecord[]): Html {
+function connectionsTable(connections: readonly ConnectionRecord[], options: DashboardOptions): Html {
   return html`<table id="connections">
 <thead><tr><th>Selling partner</th><th>Region</th><th>Type</th><th>Status</th><th>Authorized</th><th>Re-authorize by</th><th>Tenant</th></tr></thead>
 <tbody>
 ${connections.map(
   (c) => html`<tr data-connection-id="${c.id}">
-<td><a href="/connections/${c.id}">${c.sellingPartnerId}</a></td>
+<td><a href="${servicePath(options, `/connections/${c.id}`)}">${c.sellingPartnerId}</a></td>
 <td>${c.region.toUpperCase()}</td>
 <td>${c.accountType}</td>
 <td class="status-${c.status}">${c.status}${
     c.status === 'needs_reauthorization' && c.tenantId !== null
-      ? html` <a href="/connections/${c.id}#actions">Reconnect</a>`
+      ? html` <a href="${servicePath(options, `/connections/${c.id}#actions`)}">Reconnect</a>`
       : ''
   }</td>
 <td>${formatTime(c.authorizedAt)}</td>
@@ -202,19 +203,19 @@ function actions(c: ConnectionRecord, options: DashboardOptions): Html {
   return html`<section id="actions">
 <h2>Actions</h2>
 <div class="grid">
-<form method="post" action="/console/connections/${c.id}/refresh">
+<form method="post" action="${servicePath(options, `/console/connections/${c.id}/refresh`)}">
 ${csrfField(options)}
 <button type="submit" class="secondary">Refresh now</button>
 </form>
 ${
   c.tenantId === null
     ? html`<p class="muted">No tenant: reconnect it with Connect a seller account.</p>`
-    : html`<form method="post" action="/console/connections/${c.id}/reconnect-link">
+    : html`<form method="post" action="${servicePath(options, `/console/connections/${c.id}/reconnect-link`)}">
 ${csrfField(options)}
 <button type="submit" class="secondary">Make a reconnect link</button>
 </form>`
 }
-<form method="post" action="/console/connections/${c.id}/disconnect">
+<form method="post" action="${servicePath(options, `/console/connections/${c.id}/disconnect`)}">
 ${csrfField(options)}
 <button type="submit" class="contrast">Disconnect</button>
 </form>
@@ -241,7 +242,7 @@ export function connectLinkPage(
 ${formatTime(input.expiresAt)} and is shown only now: copy it before you leave this page.</p>
 <label>Link
 <input type="text" readonly id="connect-link" value="${input.link}"></label>
-<p>${input.connectionId ? html`<a href="/connections/${input.connectionId}">Back to the connection</a>` : html`<a href="/">Back to connections</a>`}</p>
+<p>${input.connectionId ? html`<a href="${servicePath(options, `/connections/${input.connectionId}`)}">Back to the connection</a>` : html`<a href="${servicePath(options, '/')}">Back to connections</a>`}</p>
 </article>`,
     options,
   )

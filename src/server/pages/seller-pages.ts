@@ -9,15 +9,16 @@
 import { html } from 'hono/html'
 import type { BrandConfig } from '../../config.ts'
 import type { LoginRequestView } from '../../core/authorization/login-requests.ts'
-import type { SpConnectError } from '../../core/errors.ts'
-import type { Region } from '../../core/regions.ts'
+import type { SpConnectError } from '../../domain/errors.ts'
+import type { Region } from '../../domain/regions.ts'
 import { STYLESHEET_PATH } from '../assets.ts'
-import type { Html } from './layout.ts'
+import { servicePath } from '../public-url.ts'
+import type { Html, PageLocation } from './layout.ts'
 
 /** Served by authorize.ts from the configured colour. */
 export const BRAND_STYLESHEET_PATH = '/assets/brand.css'
 
-export interface SellerPageOptions {
+export interface SellerPageOptions extends PageLocation {
   readonly brand: BrandConfig
   readonly devMode: boolean
 }
@@ -37,8 +38,8 @@ export function sellerLayout(title: string, body: Html, options: SellerPageOptio
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${title} · ${brand.name}</title>
-<link rel="stylesheet" href="${STYLESHEET_PATH}">
-${brand.color ? html`<link rel="stylesheet" href="${BRAND_STYLESHEET_PATH}">` : ''}
+<link rel="stylesheet" href="${servicePath(options, STYLESHEET_PATH)}">
+${brand.color ? html`<link rel="stylesheet" href="${servicePath(options, BRAND_STYLESHEET_PATH)}">` : ''}
 </head>
 <body>
 <header class="brand">${brand.logoUrl ? html`<img src="${brand.logoUrl}" alt="" height="40">` : ''}<strong>${brand.name}</strong>${

@@ -12,7 +12,7 @@
  */
 import { type Context, Hono } from 'hono'
 import { openConnectSession } from '../../core/authorization/connect-sessions.ts'
-import { SpConnectError } from '../../core/errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import type { ServerEnv } from '../context.ts'
 import { readBindingCookie, writeBindingCookie } from '../cookies.ts'
 import {
@@ -23,6 +23,7 @@ import {
   connectedPage,
   type SellerPageOptions,
 } from '../pages/seller-pages.ts'
+import { servicePath } from '../public-url.ts'
 
 export const authorizeRoutes = new Hono<ServerEnv>()
 
@@ -39,7 +40,7 @@ authorizeRoutes.get('/connect/s/:token', async (c) => {
     tenantId: session.tenantId,
     returnTo: session.returnTo,
     connectionId: session.connectionId,
-    browserBinding: readBindingCookie(c, config.insecureCookies),
+    browserBinding: readBindingCookie(c, config),
   })
   return redirectWithBinding(c, start)
 })
@@ -48,7 +49,7 @@ authorizeRoutes.get('/login', async (c) => {
   const { loginRequests, config } = c.var.runtime
   const start = await loginRequests.start({
     query: new URL(c.req.url).searchParams,
-    browserBinding: readBindingCookie(c, config.insecureCookies),
+    browserBinding: readBindingCookie(c, config),
   })
   return redirectWithBinding(c, start)
 })
@@ -56,12 +57,13 @@ authorizeRoutes.get('/login', async (c) => {
 authorizeRoutes.get('/login/continue/:token', async (c) => {
   const { loginRequests, config } = c.var.runtime
   const token = c.req.param('token')
-  const { request, csrfToken } = await loginRequests.openConfirmation(
-    token,
-    readBindingCookie(c, config.insecureCookies),
-  )
+  const { request, csrfToken } = await loginRequests.openConfirmation(token, readBindingCookie(c, config))
   return c.html(
-    confirmationPage(request, { action: `/login/continue/${token}`, csrfToken }, sellerPageOptions(c)),
+    confirmationPage(
+      request,
+      { action: servicePath(config, `/login/continue/${token}`), csrfToken },
+      sellerPageOptions(c),
+    ),
   )
 })
 
@@ -73,7 +75,7 @@ authorizeRoutes.post('/login/continue/:token', async (c) => {
     throw new SpConnectError('invalid_request', { detail: 'action must be confirm or cancel' })
   const answer = await loginRequests.answer({
     continueToken: c.req.param('token'),
-    browserBinding: readBindingCookie(c, config.insecureCookies),
+    browserBinding: readBindingCookie(c, config),
     csrfToken: form.get('csrf') ?? undefined,
     action,
   })
@@ -86,7 +88,7 @@ authorizeRoutes.get('/callback', async (c) => {
   const { flows, config } = c.var.runtime
   const result = await flows.completeCallback({
     query: new URL(c.req.url).searchParams,
-    browserBinding: readBindingCookie(c, config.insecureCookies),
+    browserBinding: readBindingCookie(c, config),
   })
   c.var.runtime.deps.logger.info(
     { connectionId: result.connection.id, outcome: result.outcome, region: result.connection.region },
@@ -105,14 +107,14 @@ authorizeRoutes.get(BRAND_STYLESHEET_PATH, (c) => {
 
 export function sellerPageOptions(c: Context<ServerEnv>): SellerPageOptions {
   const { config } = c.var.runtime
-  return { brand: config.brand, devMode: config.mode === 'dev' }
+  return { brand: config.brand, devMode: config.mode === 'dev', basePath: config.basePath }
 }
 
 function redirectWithBinding(
   c: Context<ServerEnv>,
   start: { location: string; browserBinding: string },
 ): Response {
-  writeBindingCookie(c, start.browserBinding, c.var.runtime.config.insecureCookies)
+  writeBindingCookie(c, start.browserBinding, c.var.runtime.config)
   return c.redirect(start.location, 303)
 }
 
@@ -128,7 +130,10 @@ function landingUrl(c: Context<ServerEnv>, connectionId: string, returnTo: strin
     return url.href
   }
   // In dev the person connecting is the developer at the console; in production it is a seller.
-  return config.mode === 'dev' ? `/connections/${connectionId}?connected=1` : '/connected'
+  return servicePath(
+    config,
+    config.mode === 'dev' ? `/connections/${connectionId}?connected=1` : '/connected',
+  )
 }
 
 /** A urlencoded form of at most a few fields; anything else is refused before it is parsed. */

@@ -4,11 +4,12 @@
  */
 import { Hono } from 'hono'
 import { createConnectSession } from '../../core/authorization/connect-sessions.ts'
-import { isSpConnectError, SpConnectError } from '../../core/errors.ts'
-import { type AccountType, isAccountType, isRegion, type Region } from '../../core/regions.ts'
+import { isSpConnectError, SpConnectError } from '../../domain/errors.ts'
+import { type AccountType, isAccountType, isRegion, type Region } from '../../domain/regions.ts'
 import type { ServerEnv } from '../context.ts'
 import { readBindingCookie, writeBindingCookie } from '../cookies.ts'
 import { connectLinkPage } from '../pages/dashboard.ts'
+import { servicePath, serviceUrl } from '../public-url.ts'
 import { CONSOLE_ID, consoleOptions } from './dashboard.ts'
 import { actor, type ConsoleEnv, requireConsoleCsrf, requireConsoleSession } from './dashboard-auth.ts'
 
@@ -46,9 +47,9 @@ actions.post('/connect', async (c) => {
     region,
     accountType,
     tenantId: tenantField(c.var.form['tenant'], false),
-    browserBinding: readBindingCookie(c, config.insecureCookies),
+    browserBinding: readBindingCookie(c, config),
   })
-  writeBindingCookie(c, start.browserBinding, config.insecureCookies)
+  writeBindingCookie(c, start.browserBinding, config)
   return c.redirect(start.location, 303)
 })
 
@@ -61,23 +62,24 @@ actions.post('/connect-links', async (c) => {
   const { token, expiresAt } = await createConnectSession(store, deps, input)
   return c.html(
     connectLinkPage(
-      { link: `${config.publicUrl}/connect/s/${token}`, expiresAt, tenantId, purpose: 'connect' },
+      { link: serviceUrl(config, `/connect/s/${token}`), expiresAt, tenantId, purpose: 'connect' },
       consoleOptions(c),
     ),
   )
 })
 
 actions.post('/connections/:id/disconnect', async (c) => {
-  const { store, tokens, deps, events } = c.var.runtime
+  const { store, tokens, deps, events, config } = c.var.runtime
   const row = await store.disconnectConnection(connectionId(c.req.param('id')), deps.now())
   if (!row) throw new SpConnectError('connection_not_found')
   tokens.forget(row.id)
+  c.var.runtime.spapi.forget(row.id)
   await events.record('connection.disconnected', row.id, { by: actor(c) })
-  return c.redirect(`/connections/${row.id}?done=disconnected`, 303)
+  return c.redirect(servicePath(config, `/connections/${row.id}?done=disconnected`), 303)
 })
 
 actions.post('/connections/:id/refresh', async (c) => {
-  const { store, tokens, deps } = c.var.runtime
+  const { store, tokens, deps, config } = c.var.runtime
   const row = await store.getConnection(connectionId(c.req.param('id')))
   if (!row) throw new SpConnectError('connection_not_found')
   let done = 'refreshed'
@@ -90,7 +92,7 @@ actions.post('/connections/:id/refresh', async (c) => {
     done = 'refresh_failed'
   }
   deps.logger.info({ connectionId: row.id, by: actor(c) }, 'console refresh')
-  return c.redirect(`/connections/${row.id}?done=${done}`, 303)
+  return c.redirect(servicePath(config, `/connections/${row.id}?done=${done}`), 303)
 })
 
 /** A link that re-authorizes this connection (its tenant's), shown once. */
@@ -112,7 +114,7 @@ actions.post('/connections/:id/reconnect-link', async (c) => {
   return c.html(
     connectLinkPage(
       {
-        link: `${config.publicUrl}/connect/s/${token}`,
+        link: serviceUrl(config, `/connect/s/${token}`),
         expiresAt,
         tenantId: row.tenantId,
         purpose: 'reconnect',

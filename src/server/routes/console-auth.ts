@@ -12,12 +12,13 @@ import {
   startConsoleSession,
 } from '../../core/access/operators.ts'
 import { base64url } from '../../core/encoding.ts'
-import { isSpConnectError, SpConnectError } from '../../core/errors.ts'
+import { isSpConnectError, SpConnectError } from '../../domain/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import { addressBucket, resolveClientAddress, socketAddress, UNKNOWN_ADDRESS } from '../client-address.ts'
 import type { ServerEnv } from '../context.ts'
 import { readForm, requireSameOrigin, requireToken, signInCsrfToken } from '../csrf.ts'
 import { signInPage } from '../pages/console-sign-in.ts'
+import { servicePath } from '../public-url.ts'
 import {
   actor,
   type ConsoleEnv,
@@ -57,7 +58,12 @@ consoleAuthRoutes.get('/console/sign-in', async (c) => {
   const error =
     c.req.query('error') === 'throttled' ? 'Too many failed sign-ins. Wait a few minutes.' : undefined
   return c.html(
-    signInPage({ csrfToken: signInCsrfToken(pre), error, devMode: runtime.config.mode === 'dev' }),
+    signInPage({
+      csrfToken: signInCsrfToken(pre),
+      error,
+      devMode: runtime.config.mode === 'dev',
+      basePath: runtime.config.basePath,
+    }),
   )
 })
 
@@ -91,7 +97,12 @@ consoleAuthRoutes.post('/console/sign-in', async (c) => {
       c.status(error.status as 401)
       if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds))
       return c.html(
-        signInPage({ csrfToken: signInCsrfToken(pre), error: error.message, devMode: config.mode === 'dev' }),
+        signInPage({
+          csrfToken: signInCsrfToken(pre),
+          error: error.message,
+          devMode: config.mode === 'dev',
+          basePath: config.basePath,
+        }),
       )
     }
     throw error
@@ -106,7 +117,7 @@ consoleAuthRoutes.post('/console/sign-in', async (c) => {
   writeSessionCookie(c, session.id)
   clearPreSessionCookie(c)
   await events.record('operator.signed_in', null, { operator: account.email })
-  return c.redirect('/', 303)
+  return c.redirect(servicePath(config, '/'), 303)
 })
 
 const signOut = new Hono<ConsoleEnv>()
@@ -116,6 +127,6 @@ signOut.post('/', async (c) => {
   await endConsoleSession(store, c.var.consoleSession.id)
   clearSessionCookie(c)
   await events.record('operator.signed_out', null, { by: actor(c) })
-  return c.redirect(config.mode === 'dev' ? '/' : '/console/sign-in', 303)
+  return c.redirect(servicePath(config, config.mode === 'dev' ? '/' : '/console/sign-in'), 303)
 })
 consoleAuthRoutes.route('/console/sign-out', signOut as unknown as Hono<ServerEnv>)

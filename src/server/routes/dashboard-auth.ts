@@ -4,11 +4,11 @@
  * a session starts a pseudo-session for "dev", so nobody signs in locally, but forms still need its CSRF
  * token and state changes are still POSTs.
  *
- * The session cookie is `__Host-sp-connect-console` (Secure, HttpOnly, SameSite=Strict, Path=/, no Domain);
- * dev serves plain http, so there it is `sp-connect-console` without Secure (config.insecureCookies).
+ * The session cookie is `__Host-sp-connect-console` (Secure, HttpOnly, SameSite=Strict, Path=/, no Domain),
+ * or `__Secure-` with Path=<basePath> under a base path (cookies.ts); dev serves plain http, so there it is
+ * `sp-connect-console` without Secure (config.insecureCookies).
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import {
   type ConsoleSession,
   type ConsoleTimeouts,
@@ -17,10 +17,12 @@ import {
   resumeConsoleSession,
   startConsoleSession,
 } from '../../core/access/operators.ts'
-import { SpConnectError } from '../../core/errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import type { ServerEnv } from '../context.ts'
+import { clearCookie, readCookie, writeCookie } from '../cookies.ts'
 import { readForm, requireSameOrigin, requireToken, sessionCsrfToken } from '../csrf.ts'
+import { servicePath } from '../public-url.ts'
 
 const SESSION_COOKIE = 'sp-connect-console'
 const PRE_SESSION_COOKIE = 'sp-connect-console-pre'
@@ -43,55 +45,32 @@ export function consoleTimeouts(runtime: Runtime): ConsoleTimeouts {
   }
 }
 
-function readCookie(c: Context, name: string, insecure: boolean): string | undefined {
-  return insecure ? getCookie(c, name) : getCookie(c, name, 'host')
-}
-
-function writeCookie(
-  c: Context,
-  name: string,
-  value: string,
-  insecure: boolean,
-  maxAge: number | undefined,
-): void {
-  const common = {
-    path: '/',
-    httpOnly: true,
-    sameSite: 'Strict',
-    ...(maxAge === undefined ? {} : { maxAge }),
-  } as const
-  if (insecure) setCookie(c, name, value, common)
-  else setCookie(c, name, value, { ...common, secure: true, prefix: 'host' })
-}
-
-function clearCookie(c: Context, name: string, insecure: boolean): void {
-  if (insecure) deleteCookie(c, name, { path: '/' })
-  else deleteCookie(c, name, { path: '/', secure: true, prefix: 'host' })
-}
-
 export function readSessionCookie<E extends ServerEnv>(c: Context<E>): string | undefined {
-  return readCookie(c, SESSION_COOKIE, c.var.runtime.config.insecureCookies)
+  return readCookie(c, SESSION_COOKIE, c.var.runtime.config)
 }
 
 /** A browser session cookie (no Max-Age): the server's idle and absolute deadlines decide its life. */
 export function writeSessionCookie<E extends ServerEnv>(c: Context<E>, id: string): void {
-  writeCookie(c, SESSION_COOKIE, id, c.var.runtime.config.insecureCookies, undefined)
+  writeCookie(c, SESSION_COOKIE, id, c.var.runtime.config, { sameSite: 'Strict' })
 }
 
 export function clearSessionCookie<E extends ServerEnv>(c: Context<E>): void {
-  clearCookie(c, SESSION_COOKIE, c.var.runtime.config.insecureCookies)
+  clearCookie(c, SESSION_COOKIE, c.var.runtime.config)
 }
 
 export function readPreSessionCookie<E extends ServerEnv>(c: Context<E>): string | undefined {
-  return readCookie(c, PRE_SESSION_COOKIE, c.var.runtime.config.insecureCookies)
+  return readCookie(c, PRE_SESSION_COOKIE, c.var.runtime.config)
 }
 
 export function writePreSessionCookie<E extends ServerEnv>(c: Context<E>, value: string): void {
-  writeCookie(c, PRE_SESSION_COOKIE, value, c.var.runtime.config.insecureCookies, PRE_SESSION_MAX_AGE_SECONDS)
+  writeCookie(c, PRE_SESSION_COOKIE, value, c.var.runtime.config, {
+    sameSite: 'Strict',
+    maxAge: PRE_SESSION_MAX_AGE_SECONDS,
+  })
 }
 
 export function clearPreSessionCookie<E extends ServerEnv>(c: Context<E>): void {
-  clearCookie(c, PRE_SESSION_COOKIE, c.var.runtime.config.insecureCookies)
+  clearCookie(c, PRE_SESSION_COOKIE, c.var.runtime.config)
 }
 
 /**
@@ -106,7 +85,7 @@ export const requireConsoleSession: MiddlewareHandler<ConsoleEnv> = async (c, ne
   const safe = c.req.method === 'GET' || c.req.method === 'HEAD'
   if (!session) {
     if (!safe) throw new SpConnectError('console_session_required')
-    if (config.mode !== 'dev') return c.redirect('/console/sign-in', 303)
+    if (config.mode !== 'dev') return c.redirect(servicePath(config, '/console/sign-in'), 303)
     session = await startConsoleSession(store, deps, timeouts, { operatorId: null, label: 'dev' })
     writeSessionCookie(c, session.id)
   }

@@ -2,7 +2,7 @@
  * The operator console's pages (GET only: nothing here changes anything). Actions are in console-actions.ts.
  */
 import { Hono } from 'hono'
-import { SpConnectError } from '../../core/errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import { CONNECTION_STATUSES, type ConnectionStatus } from '../../store/store.ts'
 import type { ServerEnv } from '../context.ts'
 import { connectionPage, type DashboardOptions, dashboardPage } from '../pages/dashboard.ts'
@@ -20,6 +20,7 @@ pages.use('*', requireConsoleSession)
 export function consoleOptions(c: { var: ConsoleEnv['Variables'] }): DashboardOptions {
   return {
     devMode: c.var.runtime.config.mode === 'dev',
+    basePath: c.var.runtime.config.basePath,
     simulatorLinks: c.var.options.simulatorLinks,
     console: { label: c.var.consoleSession.record.label, csrfToken: c.var.csrfToken },
   }

@@ -5,9 +5,10 @@
  * tenant picked in a form. It is not mounted outside dev.
  */
 import { Hono } from 'hono'
-import { SpConnectError } from '../../core/errors.ts'
+import { SpConnectError } from '../../domain/errors.ts'
 import type { ServerEnv } from '../context.ts'
 import { cancelledPage, devSignInPage } from '../pages/seller-pages.ts'
+import { servicePath } from '../public-url.ts'
 import { sellerPageOptions } from './authorize.ts'
 
 export const DEV_SIGN_IN_PATH = '/dev/sign-in'
@@ -16,7 +17,7 @@ const MAX_FORM_BYTES = 2048
 export const devSignInRoutes = new Hono<ServerEnv>()
 
 devSignInRoutes.get(DEV_SIGN_IN_PATH, async (c) => {
-  const { loginRequests, store } = c.var.runtime
+  const { loginRequests, store, config } = c.var.runtime
   const login = c.req.query('sp_connect_login') ?? ''
   const request = await loginRequests.describe(login)
   // The tenants that already have connections, as suggestions.
@@ -25,7 +26,13 @@ devSignInRoutes.get(DEV_SIGN_IN_PATH, async (c) => {
       (await store.listConnections({ limit: 200 })).flatMap((row) => (row.tenantId ? [row.tenantId] : [])),
     ),
   ]
-  return c.html(devSignInPage(request, { action: DEV_SIGN_IN_PATH, login, tenants }, sellerPageOptions(c)))
+  return c.html(
+    devSignInPage(
+      request,
+      { action: servicePath(config, DEV_SIGN_IN_PATH), login, tenants },
+      sellerPageOptions(c),
+    ),
+  )
 })
 
 devSignInRoutes.post(DEV_SIGN_IN_PATH, async (c) => {
