@@ -68,6 +68,17 @@ export const REDACTED_PATHS: readonly string[] = [
   ...REDACTED_CONTAINERS.flatMap((container) => SECRET_FIELDS.map((f) => `${container}${segment(f)}`)),
 ]
 
+/**
+ * Standard output (the service's log stream) is written in batches: a line waits until {@link LOG_BUFFER_BYTES}
+ * have gathered or {@link LOG_FLUSH_MS} have passed, instead of costing a write(2) of its own on every request
+ * (docs/decisions/0014-token-api-hot-path.md). pino flushes the
+ * buffer synchronously when the process exits, also on an uncaught exception; only a SIGKILL (or a crash of
+ * Node itself) loses the last fraction of a second. Standard error (`dev`, the simulator: read by a person as
+ * it happens) is written line by line as before.
+ */
+export const LOG_BUFFER_BYTES = 4096
+export const LOG_FLUSH_MS = 200
+
 export function createLogger(level: string, destination: NodeJS.WritableStream = process.stdout): Logger {
   return pino(
     {
@@ -75,8 +86,10 @@ export function createLogger(level: string, destination: NodeJS.WritableStream =
       base: { service: 'sp-connect' },
       redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
     },
-    destination === process.stdout || destination === process.stderr
-      ? pino.destination({ dest: destination === process.stderr ? 2 : 1, sync: false })
-      : destination,
+    destination === process.stdout
+      ? pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })
+      : destination === process.stderr
+        ? pino.destination({ dest: 2, sync: false })
+        : destination,
   )
 }

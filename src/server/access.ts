@@ -10,9 +10,9 @@ import type { Context } from 'hono'
 import { KEY_TOUCH_INTERVAL_MS, principalOf } from '../core/access/api-keys.ts'
 import { bootstrapPrincipal, canSeeTenant, type Principal } from '../core/access/principal.ts'
 import { newId, sha256 } from '../core/encoding.ts'
-import { SpConnectError } from '../core/errors.ts'
 import type { EventType } from '../core/events/events.ts'
 import { isConnectionId, requireId } from '../core/ids.ts'
+import { SpConnectError } from '../domain/errors.ts'
 import type { Runtime } from '../runtime.ts'
 import type { ConnectionRecord } from '../store/store.ts'
 import { findApiKey } from './api-keys.ts'
@@ -58,6 +58,11 @@ interface AccessMemory {
   readonly denialWindows: BoundedMemory<{ start: number; count: number }>
   readonly issuedTokens: BoundedMemory<number>
   readonly touches: BoundedMemory<number>
+  /**
+   * Per connection read from the store: its tenant (null for none). A connection never moves between tenants
+   * and is never deleted (connection-store.ts), so this stays true; see {@link requireVisibleConnectionId}.
+   */
+  readonly tenants: BoundedMemory<string | null>
 }
 
 const memories = new WeakMap<Runtime, AccessMemory>()
@@ -71,6 +76,7 @@ function memoryOf(runtime: Runtime): AccessMemory {
       // One entry per key and connection used: room for large fleets, each entry a few dozen bytes.
       issuedTokens: new BoundedMemory(100_000),
       touches: new BoundedMemory(10_000),
+      tenants: new BoundedMemory(100_000),
     }
     memories.set(runtime, memory)
   }
@@ -176,11 +182,27 @@ export async function loadVisibleConnection(c: Context<ServerEnv>, id: string): 
   const { runtime, principal } = c.var
   const row = await runtime.store.getConnection(id)
   if (!row) throw new SpConnectError('connection_not_found')
+  memoryOf(runtime).tenants.set(row.id, row.tenantId)
   if (!canSeeTenant(principal, row.tenantId)) {
     await recordAccessDenied(runtime, principal, row.id, `${c.req.method} ${c.req.routePath}`)
     throw new SpConnectError('connection_not_found', { detail: 'not visible to this key' })
   }
   return row
+}
+
+/**
+ * The id of a connection the calling key may see, for a route that needs nothing else from the row and leaves
+ * the connection's status to the token manager (which re-checks it against the store every few seconds and
+ * refuses a disconnected one; a disconnect on this instance takes effect at once). Once a connection has been
+ * read, its tenant is checked from memory, without a store read per request; a connection not seen yet, or
+ * not visible to this key, goes through {@link loadVisibleConnection} (404, audited refusal) as before.
+ */
+export async function requireVisibleConnectionId(c: Context<ServerEnv>, id: string): Promise<string> {
+  requireId(isConnectionId, id, 'connection id')
+  const runtime = c.get('runtime')
+  const tenant = memoryOf(runtime).tenants.get(id)
+  if (tenant !== undefined && canSeeTenant(c.get('principal'), tenant)) return id
+  return (await loadVisibleConnection(c, id)).id
 }
 
 /**
@@ -192,14 +214,18 @@ export async function recordTokenIssued(
   principal: Principal,
   connectionId: string,
   expiresAt: number,
+  kind: 'access_token' | 'restricted_data_token' = 'access_token',
 ): Promise<void> {
   const issued = memoryOf(runtime).issuedTokens
-  const key = `${principal.keyId}\u0000${connectionId}`
+  // Per kind: an RDT handed out must not reset the memo of the access token, nor hide behind it.
+  const key = `${principal.keyId}\u0000${connectionId}\u0000${kind}`
   if (issued.get(key) === expiresAt) return
   issued.set(key, expiresAt)
   await audit(runtime, 'token.issued', connectionId, {
     key_id: principal.keyId,
     key_name: principal.name,
     expires_at: new Date(expiresAt).toISOString(),
+    // Access tokens keep their original shape; only an RDT says what it was.
+    ...(kind === 'restricted_data_token' ? { kind } : {}),
   })
 }

@@ -5,9 +5,10 @@
 
 import type { Context } from 'hono'
 import { Hono } from 'hono'
+import { checkPublicLocation } from '../config.ts'
 import { centralOrigins } from '../core/authorization/consent-url.ts'
-import { isSpConnectError, SpConnectError } from '../core/errors.ts'
 import { chooseRequestId, runInRequestContext } from '../core/request-context.ts'
+import { isSpConnectError, SpConnectError } from '../domain/errors.ts'
 import type { Runtime } from '../runtime.ts'
 import { isStoreUnavailableError } from '../store/errors.ts'
 import { mountAssets } from './assets.ts'
@@ -15,6 +16,7 @@ import type { ServerEnv, ServerOptions } from './context.ts'
 import { metricsRoute } from './metrics.ts'
 import { errorPage } from './pages/error-page.ts'
 import { sellerErrorPage } from './pages/seller-pages.ts'
+import { withoutBasePath } from './public-url.ts'
 import { refuseQueryCredentials } from './query-credentials.ts'
 import { abuseLimits } from './rate-limit.ts'
 import { checkReadiness } from './readiness.ts'
@@ -24,11 +26,12 @@ import { consoleActionRoutes } from './routes/console-actions.ts'
 import { consoleAuthRoutes } from './routes/console-auth.ts'
 import { dashboardRoutes } from './routes/dashboard.ts'
 import { devSignInRoutes } from './routes/dev-sign-in.ts'
-import { MAX_URL_LENGTH, securityHeaders } from './security.ts'
+import { refuseLongUrls, securityHeaders } from './security.ts'
 
 export function createServerApp(runtime: Runtime, options: ServerOptions = {}): Hono<ServerEnv> {
   const app = new Hono<ServerEnv>()
   const { config, deps } = runtime
+  checkPublicLocation(config)
 
   app.use('*', async (c, next) => {
     const started = performance.now()
@@ -36,9 +39,11 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
     c.set('options', options)
     // Every log line written while serving this request carries its id (src/core/request-context.ts).
     const requestId = chooseRequestId(c.req.header('x-request-id'))
+    // Set before the route builds its response (see securityHeaders), and again if it returned its own.
+    c.header('x-request-id', requestId)
     await runInRequestContext({ requestId }, async () => {
       await next()
-      c.header('x-request-id', requestId)
+      if (c.res.headers.get('x-request-id') !== requestId) c.header('x-request-id', requestId)
       // The path only: query strings carry state values and authorization codes.
       deps.logger.info(
         {
@@ -59,12 +64,7 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
       hsts: config.mode !== 'dev',
     }),
   )
-  app.use('*', async (c, next) => {
-    const url = new URL(c.req.url)
-    if (url.pathname.length + url.search.length > MAX_URL_LENGTH)
-      throw new SpConnectError('invalid_request', { detail: 'URL too long' })
-    await next()
-  })
+  app.use('*', refuseLongUrls())
   app.use('*', refuseQueryCredentials())
   // Before every route: per-address limits on browser entry points, per-key limits and bad-key slowdown on /v1.
   app.use('*', abuseLimits(runtime))
@@ -89,7 +89,25 @@ export function createServerApp(runtime: Runtime, options: ServerOptions = {}): 
 
   app.notFound((c) => respondWithError(c, new SpConnectError('not_found')))
   app.onError((error, c) => respondWithError(c, error))
-  return app
+  return config.basePath ? underBasePath(app, config.basePath) : app
+}
+
+/**
+ * The routes served under `basePath` (docs/decisions/0012-base-path.md): the prefix is taken off before
+ * routing, so every route, limit and log sees the same paths as at the root; anything outside it is a 404.
+ */
+function underBasePath(app: Hono<ServerEnv>, basePath: string): Hono<ServerEnv> {
+  const mounted = new Hono<ServerEnv>()
+  mounted.all('*', (c) => {
+    const inner = withoutBasePath(c.req.raw, basePath)
+    if (inner) return app.fetch(inner, c.env)
+    // Not ours: whatever else serves this origin answers there; here a bare 404 that reveals nothing.
+    return new Response('Not Found', {
+      status: 404,
+      headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+    })
+  })
+  return mounted
 }
 
 function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Promise<Response> {
@@ -123,7 +141,10 @@ function respondWithError(c: Context<ServerEnv>, error: unknown): Response | Pro
   if (isSellerFacing(c.req.path)) {
     return c.html(sellerErrorPage(known, runtime.config.sellerStartUrl, sellerPageOptions(c)), status)
   }
-  return c.html(errorPage(known, { devMode: runtime.config.mode === 'dev' }), status)
+  return c.html(
+    errorPage(known, { devMode: runtime.config.mode === 'dev', basePath: runtime.config.basePath }),
+    status,
+  )
 }
 
 /** Non-API paths that answer JSON (probes, scrapes), errors included. */

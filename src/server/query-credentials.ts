@@ -6,7 +6,7 @@
  * connect-link token in `/connect/s/:token` are unaffected.
  */
 import type { MiddlewareHandler } from 'hono'
-import { SpConnectError } from '../core/errors.ts'
+import { SpConnectError } from '../domain/errors.ts'
 
 /** Query parameter names refused everywhere, compared case-insensitively. */
 export const CREDENTIAL_QUERY_PARAMETERS: ReadonlySet<string> = new Set([
@@ -34,7 +34,9 @@ export function credentialQueryParameter(search: string): string | undefined {
 /** Middleware refusing requests with credentials in the query string. */
 export function refuseQueryCredentials(): MiddlewareHandler {
   return async (c, next) => {
-    const found = credentialQueryParameter(new URL(c.req.url).search)
+    // A URL without a `?` has no query to parse (most API calls): skip parsing it.
+    const raw = c.req.url
+    const found = raw.includes('?') ? credentialQueryParameter(new URL(raw).search) : undefined
     if (found !== undefined) {
       // The parameter's name only: its value is the very secret that must not be echoed or logged.
       throw new SpConnectError('invalid_request', {

@@ -5,11 +5,11 @@
  * amount of memory; keys are client addresses (IPv6 by /64) or SHA-256 hashes of credentials, never the
  * credentials themselves. Time comes from the injected clock so tests can move it.
  */
+import { hash } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
 import type { RateLimitRule } from '../config.ts'
-import { sha256 } from '../core/encoding.ts'
-import { SpConnectError } from '../core/errors.ts'
 import { NO_METRICS } from '../core/metrics.ts'
+import { SpConnectError } from '../domain/errors.ts'
 import type { Runtime } from '../runtime.ts'
 import { addressBucket, resolveClientAddress, socketAddress } from './client-address.ts'
 import type { ServerEnv } from './context.ts'
@@ -216,7 +216,8 @@ function isApiPath(path: string): boolean {
 export function credentialKey(authorization: string | undefined): string | undefined {
   if (authorization === undefined || authorization === '') return undefined
   const bearer = /^bearer[ \t]+(.*)$/is.exec(authorization.trim())
-  return sha256(bearer?.[1]?.trim() ?? authorization)
+  // One-shot hashing: the same digest as encoding.ts's sha256, without a Hash object per request.
+  return hash('sha256', bearer?.[1]?.trim() ?? authorization, 'base64url')
 }
 
 function limited(waitMs: number, detail: string): SpConnectError {
@@ -258,9 +259,11 @@ export function abuseLimits(runtime: Runtime): MiddlewareHandler<ServerEnv> {
     if (!isApiPath(path)) return next()
 
     const credential = credentialKey(c.req.header('authorization'))
-    const address = failures.enabled ? clientKey(c) : ''
+    // The address only when needed: a key that recently succeeded skips the block check.
+    let address: string | undefined
+    const addressOf = () => (address ??= clientKey(c))
     if (failures.enabled && (credential === undefined || !goodCredentials.has(credential))) {
-      const blocked = failures.blockedFor(address)
+      const blocked = failures.blockedFor(addressOf())
       if (blocked > 0) {
         metrics.rateLimited('bad_credentials')
         throw limited(blocked, 'address blocked after repeated bad API credentials')
@@ -277,7 +280,7 @@ export function abuseLimits(runtime: Runtime): MiddlewareHandler<ServerEnv> {
     const status = c.res.status
     if (status === 401) {
       if (credential !== undefined) goodCredentials.delete(credential)
-      const blockMs = failures.recordFailure(address)
+      const blockMs = failures.enabled ? failures.recordFailure(addressOf()) : 0
       // Counts only: the address is personal data and the credential a secret.
       if (blockMs > 0) logger.warn({ blockMs }, 'client blocked after repeated bad API credentials')
     } else if (credential !== undefined && status < 400) {

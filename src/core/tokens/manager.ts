@@ -24,11 +24,17 @@
  *   If that write fails it is retried with backoff; meanwhile the new token is kept in memory (the next refresh
  *   uses it), an `app.refresh_token_write_failed` event is raised, and only then does the caller fail.
  */
-import type { ConnectionRecord, Store } from '../../store/store.ts'
+import {
+  type ErrorCode,
+  isAppWide,
+  isRetryable,
+  isSpConnectError,
+  SpConnectError,
+} from '../../domain/errors.ts'
+import type { ConnectionRecord, ConnectionStore } from '../../store/store.ts'
 import type { Keyring } from '../crypto/keyring.ts'
 import type { Deps } from '../deps.ts'
 import { base64url } from '../encoding.ts'
-import { type ErrorCode, isAppWide, isRetryable, isSpConnectError, SpConnectError } from '../errors.ts'
 import type { EventRecorder } from '../events/events.ts'
 import type { LwaClient } from '../lwa/client.ts'
 import { LwaError } from '../lwa/errors.ts'
@@ -83,7 +89,7 @@ export interface AccessToken {
 }
 
 export interface TokenManagerOptions {
-  readonly store: Store
+  readonly store: ConnectionStore
   readonly keyring: Keyring
   readonly lwa: LwaClient
   readonly events: EventRecorder
@@ -116,7 +122,7 @@ export interface GetTokenOptions {
 }
 
 export class TokenManager {
-  readonly #store: Store
+  readonly #store: ConnectionStore
   readonly #keyring: Keyring
   readonly #lwa: LwaClient
   readonly #events: EventRecorder
