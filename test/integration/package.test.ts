@@ -3,74 +3,29 @@
  * tarball installed into an empty project, and everything below run there under plain Node 24, where Node
  * refuses to strip types under node_modules, so only the compiled `dist/` can work. Checks each subpath's
  * exports, that `node:sqlite` loads only when SQLite is used, the `sp-connect` bin, a webhook signed by the
- * repo's signer and checked by the installed verifier, and a consumer type-checked with `nodenext`.
+ * repo's signer and checked by the installed verifier, a consumer type-checked with `nodenext`, and the
+ * tarball linted by publint and arethetypeswrong (the tarball and the install: test/helpers/package.ts).
  */
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, dirname, join } from 'node:path'
-import { promisify } from 'node:util'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signWebhook } from '../../src/core/events/signature.ts'
+import { installTarball, nodeIn, packTarball, REPO_ROOT, SETUP_TIMEOUT_MS, sh } from '../helpers/package.ts'
 
-const run = promisify(execFile)
-const REPO_ROOT = join(import.meta.dirname, '..', '..')
-const SETUP_TIMEOUT_MS = 240_000
 const STEP_TIMEOUT_MS = 60_000
-
-/**
- * The runner's environment without npm's `npm_*` variables (an outer `npm test` would otherwise configure the
- * inner npm), with this Node 24 first on PATH so `npm`, `npx` and the bin's `#!/usr/bin/env node` all use it.
- */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.toLowerCase().startsWith('npm_')) env[name] = value
-  }
-  env['PATH'] = [dirname(process.execPath), env['PATH'] ?? ''].join(delimiter)
-  return { ...env, ...extra }
-}
-
-async function sh(command: string, args: readonly string[], cwd: string, extra: Record<string, string> = {}) {
-  return run(command, [...args], {
-    cwd,
-    env: childEnv(extra),
-    timeout: SETUP_TIMEOUT_MS,
-    maxBuffer: 16 * 1024 * 1024,
-  })
-}
-
-/** Runs `source` as an ES module in the consumer project (so bare `sp-connect` imports resolve there). */
-async function nodeIn(cwd: string, name: string, source: string, extra: Record<string, string> = {}) {
-  const file = join(cwd, name)
-  writeFileSync(file, source)
-  return sh(process.execPath, [file], cwd, extra)
-}
 
 describe('the npm package, installed from its tarball', () => {
   let scratch: string
   let consumer: string
+  let tarball: string
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'sp-connect-package-'))
-    const packDir = join(scratch, 'pack')
     consumer = join(scratch, 'consumer')
-    mkdirSync(packDir)
-    mkdirSync(consumer)
-    // `npm pack` runs `prepack` (= `npm run build`), so the tarball always has a fresh dist/.
-    const packed = await sh('npm', ['pack', '--json', '--pack-destination', packDir], REPO_ROOT)
-    const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as [{ filename: string }]
-    writeFileSync(
-      join(consumer, 'package.json'),
-      `${JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2)}\n`,
-    )
-    // The dependencies are in the npm cache from `npm ci`; the registry is only asked for what is missing.
-    await sh(
-      'npm',
-      ['install', join(packDir, info.filename), '--no-audit', '--no-fund', '--prefer-offline'],
-      consumer,
-    )
+    tarball = await packTarball()
+    await installTarball(tarball, consumer)
   }, SETUP_TIMEOUT_MS)
 
   afterAll(() => {
@@ -82,7 +37,7 @@ describe('the npm package, installed from its tarball', () => {
       consumer,
       'exports.mjs',
       `const out = {}
-for (const name of ['sp-connect', 'sp-connect/webhooks', 'sp-connect/simulator', 'sp-connect/store']) {
+for (const name of ['sp-connect', 'sp-connect/webhooks', 'sp-connect/simulator', 'sp-connect/store', 'sp-connect/node', 'sp-connect/client']) {
   const mod = await import(name)
   out[name] = Object.fromEntries(Object.entries(mod).map(([k, v]) => [k, typeof v]))
 }
@@ -106,6 +61,14 @@ console.log(JSON.stringify(out))
     expect(exports['sp-connect/simulator']).toMatchObject({
       createSimulator: 'function',
       startSimulatorServer: 'function',
+    })
+    expect(exports['sp-connect/node']).toEqual({ toNodeHandler: 'function', BODY_ALREADY_READ: 'string' })
+    expect(exports['sp-connect/client']).toEqual({
+      createClient: 'function',
+      SpConnectApiError: 'function',
+      readApiError: 'function',
+      CLIENT_OPERATIONS: 'object',
+      UNEXPECTED_RESPONSE: 'string',
     })
     expect(exports['sp-connect/store']).toEqual({
       APP_SECRET_STATES: 'object',
@@ -165,6 +128,58 @@ console.log(JSON.stringify({ seen, health: health.status, link: link.url, connec
     expect(stdout).toMatch(/^\s+serve\b/m)
   })
 
+  it('passes publint on the tarball', { timeout: STEP_TIMEOUT_MS }, async () => {
+    // `--no`: the devDependency in the repository's node_modules, never one fetched from the registry.
+    const result = await sh('npx', ['--no', '--', 'publint', 'run', tarball, '--strict'], REPO_ROOT).then(
+      ({ stdout }) => stdout,
+      (error: { stdout?: string; stderr?: string }) => `failed\n${error.stdout ?? ''}${error.stderr ?? ''}`,
+    )
+    expect(result).toContain('All good!')
+  })
+
+  it('resolves every subpath to ESM with types under node16 and bundler (arethetypeswrong)', {
+    timeout: STEP_TIMEOUT_MS,
+  }, async () => {
+    // esm-only: the package is ESM only, so `require()` (node16-cjs) and pre-exports resolution (node10) are
+    // out of scope; every other resolution must be clean.
+    const args = ['--no', '--', 'attw', '--pack', tarball, '--profile', 'esm-only', '--format', 'json']
+    const { stdout } = await sh('npx', args, REPO_ROOT).catch((error: { stdout?: string }) => ({
+      stdout: error.stdout ?? '',
+    }))
+    const report = JSON.parse(stdout) as {
+      analysis: {
+        entrypoints: Record<
+          string,
+          {
+            resolutions: Record<
+              string,
+              { resolution?: { fileName: string }; implementationResolution?: { fileName: string } }
+            >
+          }
+        >
+      }
+      problems: Record<string, { entrypoint: string; resolutionKind?: string }[]>
+    }
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>
+    }
+    expect(Object.keys(report.analysis.entrypoints).sort()).toEqual(Object.keys(manifest.exports).sort())
+    const inScope = Object.values(report.problems)
+      .flat()
+      .filter((problem) => problem.resolutionKind !== 'node10' && problem.resolutionKind !== 'node16-cjs')
+    expect(inScope).toEqual([])
+    for (const [subpath, entry] of Object.entries(report.analysis.entrypoints)) {
+      if (subpath === './package.json') continue
+      for (const kind of ['node16-esm', 'bundler']) {
+        const resolved = entry.resolutions[kind]
+        expect(resolved?.resolution?.fileName, `${subpath} ${kind} types`).toMatch(/\/dist\/.+\.d\.ts$/)
+        expect(resolved?.implementationResolution?.fileName, `${subpath} ${kind} js`).toMatch(
+          /\/dist\/.+\.js$/,
+        )
+      }
+    }
+  })
+
   it('verifies a webhook the service signed with the installed verifyWebhook', {
     timeout: STEP_TIMEOUT_MS,
   }, async () => {
@@ -219,6 +234,7 @@ console.log(JSON.stringify({
 import { createSimulator, startSimulatorServer } from 'sp-connect/simulator'
 import type { ConnectionRecord, Store } from 'sp-connect/store'
 import { verifyWebhook } from 'sp-connect/webhooks'
+import { type Connection, createClient, SpConnectApiError } from 'sp-connect/client'
 
 const config: AppConfig = fromEnv({})
 const sp: SpConnect = await createSpConnect(config)
@@ -231,6 +247,19 @@ const store: Store | undefined = undefined
 export { createSimulator, expiresAt, response, rows, startSimulatorServer, store, valid }
 // @ts-expect-error: tokens are read by connection id, a string
 await sp.tokens.getAccessToken(1)
+
+const api = createClient({ baseUrl: 'https://connect.example.com', apiKey: 'k' })
+const page: Connection[] = (await api.connections.list({ limit: 10, status: 'active' })).data
+const apiToken: string = (await api.connections.getAccessToken('con_1')).access_token
+let failedCode: string | undefined
+try {
+  await api.connections.get('con_1')
+} catch (error) {
+  if (error instanceof SpConnectApiError) failedCode = error.code
+}
+export { apiToken, failedCode, page }
+// @ts-expect-error: the client's types are the API's: 'us' is not a region
+await api.connectSessions.create({ tenant_id: 't', region: 'us' })
 `,
     )
     const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
