@@ -219,9 +219,30 @@ function apiRow(t: TokenApiTarget, r: TokenApiRound): string[] {
     lat(r.latencyMs.max),
     `${r.non2xx} / ${r.errors + r.timeouts}`,
     r.serverCpuSeconds.toFixed(1),
+    int(cpuMicrosPerRequest(r)),
     r.loadGeneratorCpuSeconds.toFixed(1),
     pct(r.machineCpuShare),
   ]
+}
+
+/** Server CPU per answered request, in µs: unlike req/s it hardly moves when other work shares the machine. */
+function cpuMicrosPerRequest(r: TokenApiRound): number {
+  return r.requests > 0 ? (r.serverCpuSeconds * 1e6) / r.requests : Number.NaN
+}
+
+/** Per round: sp-connect × 1 as a share of bare node:http measured right before it (req/s, and CPU per request). */
+function ratioLine(one: TokenApiTarget | undefined, bare: TokenApiTarget | undefined): string {
+  if (!one || !bare) return ''
+  const parts = one.rounds.flatMap((r) => {
+    const b = bare.rounds.find((x) => x.round === r.round)
+    if (!b || b.requestsPerSecond === 0) return []
+    return [
+      `round ${r.round}: ${pct(r.requestsPerSecond / b.requestsPerSecond)} of its req/s, ${(cpuMicrosPerRequest(r) / cpuMicrosPerRequest(b)).toFixed(1)} × its CPU per request`,
+    ]
+  })
+  return parts.length === 0
+    ? ''
+    : `sp-connect × 1 against bare \`node:http\` in the same round: ${parts.join('; ')}.\n`
 }
 
 /** The median of the values (the lower middle one for an even count). */
@@ -307,11 +328,13 @@ ${table(
     'max',
     'non-2xx / errors',
     'server CPU-s',
+    'server CPU µs / request',
     'autocannon CPU-s',
     'machine CPU',
   ],
   r.targets.flatMap((t) => t.rounds.map((x) => apiRow(t, x))),
 )}
-`
+
+${ratioLine(one, bare)}`
   return { rows, text }
 }

@@ -11,8 +11,11 @@ import type { ManyConnectionsResult } from '../scenarios/many-connections.ts'
 import type { StampedeResult, StampedeSummary } from '../scenarios/stampede.ts'
 import type { MachineInfo } from './machine.ts'
 import { PEER_BENCH } from './peers.ts'
+import { limiterFidelitySection } from './report-fidelity.ts'
+import { limiterCostSection } from './report-limiter.ts'
 import { lwaOutageSection } from './report-lwa-outage.ts'
 import { observabilityCostSection } from './report-observability.ts'
+import { passthroughSection } from './report-passthrough.ts'
 import { pgRefreshSection, tokenApiSection } from './report-postgres.ts'
 
 export const RESULTS_DIR = new URL('../results/', import.meta.url)
@@ -498,6 +501,18 @@ export function writeReport(): void {
     load('lwa-outage'),
     String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('lwa-outage') + 1),
   )
+  const limiterCost = limiterCostSection(
+    load('limiter-cost'),
+    String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('limiter-cost') + 1),
+  )
+  const limiterFidelity = limiterFidelitySection(
+    load('limiter-fidelity'),
+    String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('limiter-fidelity') + 1),
+  )
+  const passthrough = passthroughSection(
+    load('spapi-passthrough'),
+    String((Object.keys(SCENARIOS) as ScenarioName[]).indexOf('spapi-passthrough') + 1),
+  )
   const runs = table(
     [
       'benchmark',
@@ -567,6 +582,9 @@ ${table(
     ...tokenApi.rows,
     ...observability.rows,
     ...outage.rows,
+    ...limiterCost.rows,
+    ...limiterFidelity.rows,
+    ...passthrough.rows,
   ],
 )}
 
@@ -579,6 +597,9 @@ ${pgRefresh.text}
 ${tokenApi.text}
 ${observability.text}
 ${outage.text}
+${limiterCost.text}
+${limiterFidelity.text}
+${passthrough.text}
 ## Reading notes
 
 - The cached-token row compares like with like only for @sp-api-sdk/auth (same process, same run, same Node). Both

@@ -49,11 +49,17 @@ function running(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null
 }
 
-/** Starts `sp-connect serve` with `env` and resolves once `/healthz` answers 200 (within 30 s). */
-export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
+/**
+ * Starts `sp-connect serve` with `env` and resolves once `/healthz` answers 200 (within 30 s). `nodeArgs` go to
+ * Node before the script (say `--cpu-prof`, for bench/lib/profile-token-api.ts).
+ */
+export async function startServe(
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): Promise<ServeProcess> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort()
-    const child = spawn(process.execPath, [CLI, 'serve'], {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve'], {
       cwd: REPO_ROOT,
       env: {
         PATH: process.env['PATH'] ?? '',

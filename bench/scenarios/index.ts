@@ -40,6 +40,21 @@ export const SCENARIOS = {
       'Sustained token-endpoint outage (every call 503, or hanging): calls per caller and slowest wait, before/after issue 8',
     load: () => import('./lwa-outage.ts'),
   },
+  'limiter-cost': {
+    title:
+      'SP-API limiter cost per call: reservations/s and p50/p99, memory vs SQLite vs PostgreSQL, 1 and 64 keys',
+    load: () => import('./limiter-cost.ts'),
+  },
+  'limiter-fidelity': {
+    title:
+      'SP-API limiter fidelity: 300 concurrent calls for one seller at rate 5 / burst 10, 3 instances on PostgreSQL (~1 min)',
+    load: () => import('./limiter-fidelity.ts'),
+  },
+  'spapi-passthrough': {
+    title:
+      'SP-API passthrough over HTTP (cached token), sequential and 64 concurrent, beside a bare node:http proxy and amazon-sp-api',
+    load: () => import('./spapi-passthrough.ts'),
+  },
 } as const
 
 export type ScenarioName = keyof typeof SCENARIOS
