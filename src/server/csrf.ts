@@ -8,6 +8,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Context } from 'hono'
 import { SpConnectError } from '../domain/errors.ts'
+import { readTextCapped } from './read-body.ts'
 
 /** The form field every console POST carries. */
 export const CSRF_FIELD = 'csrf'
@@ -64,10 +65,7 @@ export async function readForm(c: Context): Promise<Record<string, string>> {
   const type = c.req.header('content-type') ?? ''
   if (!type.startsWith('application/x-www-form-urlencoded'))
     throw new SpConnectError('console_csrf_invalid', { detail: 'not a form post' })
-  const length = Number(c.req.header('content-length') ?? '0')
-  if (length > MAX_FORM_BYTES) throw new SpConnectError('payload_too_large')
-  const text = await c.req.text()
-  if (Buffer.byteLength(text) > MAX_FORM_BYTES) throw new SpConnectError('payload_too_large')
+  const text = await readTextCapped(c, MAX_FORM_BYTES)
   const fields: Record<string, string> = {}
   for (const [key, value] of new URLSearchParams(text)) if (!(key in fields)) fields[key] = value
   return fields

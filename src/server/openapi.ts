@@ -528,7 +528,12 @@ const RETRY_AFTER = {
 /** The error responses of an operation: one per status, listing its codes. */
 function errorResponses(op: ApiOperation): JsonObject {
   const codes = [
-    ...new Set([...(op.scope === null ? ['rate_limited', 'internal'] : COMMON_ERRORS), ...op.errors]),
+    ...new Set([
+      ...(op.scope === null ? ['rate_limited', 'internal'] : COMMON_ERRORS),
+      // Every body is bounded (src/server/routes/api.ts).
+      ...(op.body === undefined ? [] : ['payload_too_large']),
+      ...op.errors,
+    ]),
   ]
   const byStatus = new Map<number, ErrorCode[]>()
   for (const code of codes as ErrorCode[]) {

@@ -20,6 +20,7 @@ import {
 import { bearerToken } from '../api-keys.ts'
 import type { ServerEnv } from '../context.ts'
 import { parse } from '../parse-request.ts'
+import { readBodyCapped } from '../read-body.ts'
 import { connectionJson, eventJson } from '../serialize.ts'
 import { apiKeysApiRoutes } from './api-keys-api.ts'
 import { connectSessionsApiRoutes } from './connect-sessions-api.ts'
@@ -39,6 +40,21 @@ apiRoutes.use('*', async (c, next) => {
   if (!principal) throw new SpConnectError('unauthenticated')
   c.set('principal', principal)
   c.set('apiKeyName', principal.name)
+  await next()
+})
+
+/**
+ * JSON bodies of /v1 are small (the largest, an RDT request, is 50 resources): without a bound, one key could
+ * make the service buffer gigabytes before zod ever sees them. The SP-API passthrough streams bodies and has
+ * its own cap (spapi-api.ts).
+ */
+const MAX_JSON_BODY_BYTES = 256 * 1024
+const SPAPI_PASSTHROUGH = /\/connections\/[^/]+\/spapi(\/|$)/
+apiRoutes.use('*', async (c, next) => {
+  if (c.req.raw.body !== null && !SPAPI_PASSTHROUGH.test(c.req.path)) {
+    // Buffered here, bounded, so routes can parse it as usual.
+    c.req.raw = new Request(c.req.raw, { body: await readBodyCapped(c, MAX_JSON_BODY_BYTES) })
+  }
   await next()
 })
 

@@ -24,6 +24,7 @@ import {
   type SellerPageOptions,
 } from '../pages/seller-pages.ts'
 import { servicePath } from '../public-url.ts'
+import { readTextCapped } from '../read-body.ts'
 
 export const authorizeRoutes = new Hono<ServerEnv>()
 
@@ -141,7 +142,5 @@ async function readSmallForm(c: Context<ServerEnv>): Promise<URLSearchParams> {
   const type = c.req.header('content-type') ?? ''
   if (!type.startsWith('application/x-www-form-urlencoded'))
     throw new SpConnectError('invalid_request', { detail: 'expected a form' })
-  const body = await c.req.text()
-  if (body.length > MAX_FORM_BYTES) throw new SpConnectError('payload_too_large')
-  return new URLSearchParams(body)
+  return new URLSearchParams(await readTextCapped(c, MAX_FORM_BYTES))
 }

@@ -9,6 +9,7 @@ import { SpConnectError } from '../../domain/errors.ts'
 import type { ServerEnv } from '../context.ts'
 import { cancelledPage, devSignInPage } from '../pages/seller-pages.ts'
 import { servicePath } from '../public-url.ts'
+import { readTextCapped } from '../read-body.ts'
 import { sellerPageOptions } from './authorize.ts'
 
 export const DEV_SIGN_IN_PATH = '/dev/sign-in'
@@ -37,9 +38,7 @@ devSignInRoutes.get(DEV_SIGN_IN_PATH, async (c) => {
 
 devSignInRoutes.post(DEV_SIGN_IN_PATH, async (c) => {
   const { loginRequests, config } = c.var.runtime
-  const body = await c.req.text()
-  if (body.length > MAX_FORM_BYTES) throw new SpConnectError('payload_too_large')
-  const form = new URLSearchParams(body)
+  const form = new URLSearchParams(await readTextCapped(c, MAX_FORM_BYTES))
   const login = form.get('login') ?? ''
   if (form.get('action') === 'reject') {
     await loginRequests.reject(login, { by: 'dev-sign-in', tenants: null })
