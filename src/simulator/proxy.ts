@@ -116,8 +116,9 @@ export function startSimulatorTlsServer(
     const tunnelHost = tunnelHosts.get(req.socket)
     if (tunnelHost !== undefined) {
       const asked = (req.headers.host ?? '').toLowerCase().replace(/:443$/, '')
-      // A tunnel serves the host it was opened for; another Host inside it is a misdirected request.
-      if (asked !== tunnelHost) {
+      // A tunnel serves the host it was opened for: another Host, or an absolute-form target naming any host,
+      // inside it is a misdirected request.
+      if (asked !== tunnelHost || req.url === undefined || !req.url.startsWith('/')) {
         res.writeHead(421, { 'Content-Type': 'text/plain', Connection: 'close' }).end('Misdirected Request')
         return
       }

@@ -249,6 +249,15 @@ describe('the proxy', () => {
     secure.destroy()
     expect(res.status).toBe(421)
   })
+
+  it("answers an absolute-form target inside a tunnel with 421, even with the tunnel's Host", async () => {
+    for (const target of ['http://evil.example/inside', 'https://api.amazon.com/auth/o2/token']) {
+      const secure = await tunnel(NA)
+      const res = await httpsThrough(secure, NA, target)
+      secure.destroy()
+      expect(res.status, target).toBe(421)
+    }
+  })
 })
 
 describe('the proxy refuses to be an open proxy', () => {
