@@ -153,7 +153,11 @@ const JSON_PATHS = new Set(['/healthz', '/readyz', '/metrics'])
 /** Longest path logged whole; a longer one (say, a rejected oversized URL) is logged cut, with its length. */
 const LOGGED_PATH_MAX = 200
 
+/** SP-API passthrough paths carry seller data (order ids, SKUs): logged as the route, never the path. */
+const SPAPI_PASSTHROUGH_PATH = /\/v1\/connections\/[^/]+\/spapi(\/|$)/
+
 function loggedPath(path: string): { path: string; pathLength?: number } {
+  if (SPAPI_PASSTHROUGH_PATH.test(path)) return { path: '/v1/connections/:id/spapi/*' }
   return path.length <= LOGGED_PATH_MAX
     ? { path }
     : { path: path.slice(0, LOGGED_PATH_MAX), pathLength: path.length }

@@ -87,6 +87,17 @@ function rawGet(target: string, headers: Record<string, string> = {}): Promise<n
 }
 
 describe('ANY /v1/connections/:id/spapi/*', () => {
+  it('logs a refused call by its route, never the SP-API path with its seller data', async () => {
+    const sku = 'SKU-SECRET-LOOKING-4711'
+    const response = await door(`/not-an-operation/${sku}`)
+    expect(response.status).toBe(400)
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'spapi_operation_unknown',
+    )
+    expect(stack.logger.text()).toContain('/v1/connections/:id/spapi/*')
+    expect(stack.logger.text()).not.toContain(sku)
+  })
+
   it('passes the call through with Amazon’s request id and rate limit, and never the API key', async () => {
     const response = await door(PARTICIPATIONS, { headers: { cookie: 'a=b', 'x-amz-access-token': 'mine' } })
     expect(response.status).toBe(200)
