@@ -8,7 +8,7 @@ import { AuthorizationFlows } from './core/authorization/flows.ts'
 import { LoginRequests } from './core/authorization/login-requests.ts'
 import { IntegrityAlerts } from './core/crypto/integrity-alerts.ts'
 import { Keyring } from './core/crypto/keyring.ts'
-import type { Deps } from './core/deps.ts'
+import { type Deps, platformFetch } from './core/deps.ts'
 import { EventRecorder } from './core/events/events.ts'
 import { LwaClient } from './core/lwa/client.ts'
 import { NO_METRICS } from './core/metrics.ts'
@@ -16,6 +16,7 @@ import { requestContextLogger } from './core/request-context.ts'
 import { ClientSecrets } from './core/secrets/client-secrets.ts'
 import { SpApiClient } from './core/spapi/client.ts'
 import { createStoreLimiter } from './core/spapi/limiter.ts'
+import { nodeHttpTransport } from './core/spapi/transport.ts'
 import { GrantlessTokens } from './core/tokens/grantless.ts'
 import { TokenManager } from './core/tokens/manager.ts'
 import { countDecryptionFailures } from './core/tokens/sealed.ts'
@@ -97,12 +98,19 @@ export function buildRuntime(config: AppConfig, givenDeps: Deps, store: Store): 
   const limiter = createStoreLimiter(store.rateBuckets, deps, {
     ...(config.spapiMaxWaiting === undefined ? {} : { maxWaiting: config.spapiMaxWaiting }),
   })
+  // node:http with keep-alive costs ~190 us less CPU per SP-API call than fetch (decision 0016), but it does
+  // not honour NODE_USE_ENV_PROXY, and an injected fetch (tests, proxies) must keep carrying the calls.
+  const spapiTransport =
+    deps.fetch === platformFetch && process.env['NODE_USE_ENV_PROXY'] !== '1'
+      ? nodeHttpTransport()
+      : undefined
   const spapi = new SpApiClient(
     {
       store,
       tokens,
       endpoints: config.amazon,
       limiter,
+      ...(spapiTransport === undefined ? {} : { transport: spapiTransport }),
       ...(config.spapiDeadlineMs === undefined ? {} : { deadlineMs: config.spapiDeadlineMs }),
     },
     deps,
@@ -155,6 +163,7 @@ export function buildRuntime(config: AppConfig, givenDeps: Deps, store: Store): 
     close: async () => {
       // Alerts still being written go in before the store closes under them.
       await integrityAlerts.settled()
+      spapiTransport?.close()
       await store.close()
     },
   }

@@ -48,9 +48,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
+/**
+ * The platform's fetch, bound once, so code can tell "the default" from an injected fetch (the SP-API client
+ * picks its faster transport only for the former).
+ */
+export const platformFetch: typeof fetch = globalThis.fetch.bind(globalThis)
+
 export function defaultDeps(overrides: Partial<Deps> = {}): Deps {
   return Object.freeze({
-    fetch: globalThis.fetch.bind(globalThis),
+    fetch: platformFetch,
     now: Date.now,
     randomBytes: (size: number) => new Uint8Array(nodeRandomBytes(size)),
     logger: silentLogger,

@@ -24,6 +24,7 @@ import {
   type RestrictedResource,
 } from './restricted-data-tokens.ts'
 import { backoffMs, failedBeforeConnecting, isIdempotent, parseRateLimit, retryAfterMs } from './retry.ts'
+import { fetchTransport, type SpApiTransport, type UpstreamResponse } from './transport.ts'
 import { defaultUserAgent } from './user-agent.ts'
 
 export const SP_CONNECT_VERSION = '0.1.0'
@@ -67,6 +68,11 @@ export interface SpApiCallResponse {
   readonly operation: string
   /** The body, to read once (or not at all: then cancel it). */
   readonly body: ReadableStream<Uint8Array> | null
+  /**
+   * The body's size in bytes when it is known before reading (SP-API declared it and the body arrives as sent,
+   * not decompressed), else null. Lets the HTTP door answer a small body in one write.
+   */
+  readonly bodyLength: number | null
   /** The body as text, at most `maxBytes` (default the client's response cap). */
   text(maxBytes?: number): Promise<string>
 }
@@ -105,6 +111,11 @@ export interface SpApiClientOptions {
   readonly maxRequestBytes?: number
   /** Largest response body read by `text()` and internal reads; default 16 MiB. */
   readonly maxResponseBytes?: number
+  /**
+   * How requests leave the process (./transport.ts); default `fetchTransport(deps.fetch)`, so an injected
+   * `Deps.fetch` is used. `nodeHttpTransport()` is the faster choice where no fetch needs injecting.
+   */
+  readonly transport?: SpApiTransport
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'])
@@ -166,6 +177,7 @@ export class SpApiClient {
   readonly #endpoints: SpApiEndpoints
   readonly #limiter: CallLimiter
   readonly #deps: Deps
+  readonly #transport: SpApiTransport
   readonly #userAgent: string
   readonly #attemptTimeoutMs: number
   readonly #deadlineMs: number
@@ -184,6 +196,7 @@ export class SpApiClient {
     this.#endpoints = options.endpoints
     this.#limiter = options.limiter
     this.#deps = deps
+    this.#transport = options.transport ?? fetchTransport(deps.fetch)
     this.#userAgent = options.userAgent ?? defaultUserAgent(SP_CONNECT_VERSION)
     this.#attemptTimeoutMs = options.attemptTimeoutMs ?? 30_000
     this.#deadlineMs = options.deadlineMs ?? 30_000
@@ -273,7 +286,7 @@ export class SpApiClient {
     const { path, search } = splitPathAndQuery(request.path)
     const headers = new Headers({ accept: 'application/json' })
     if (request.body !== undefined) headers.set('content-type', request.contentType ?? 'application/json')
-    let response: Response
+    let response: UpstreamResponse
     try {
       response = await this.#fetchOnce(
         this.#url(region, path, search),
@@ -397,7 +410,7 @@ export class SpApiClient {
         deadline: a.deadline,
         ...(a.signal ? { signal: a.signal } : {}),
       })
-      let response: Response
+      let response: UpstreamResponse
       try {
         response = await this.#fetchOnce(a.url, a.method, a.headers, a.body.forAttempt(), token, a.signal)
       } catch (failure) {
@@ -438,7 +451,12 @@ export class SpApiClient {
           this.#log(a, 'retry with a fresh token', {})
           continue
         }
-        return this.#wrap(a, response, peeked === undefined ? null : streamOf(peeked))
+        return this.#wrap(
+          a,
+          response,
+          peeked === undefined ? null : streamOf(peeked),
+          peeked?.byteLength ?? 0,
+        )
       }
 
       if (response.status >= 500 && idempotent && a.body.replayable() && failures + 1 < this.#maxAttempts) {
@@ -451,7 +469,7 @@ export class SpApiClient {
           continue
         }
       }
-      return this.#wrap(a, response, response.body)
+      return this.#wrap(a, response, response.body, declaredLength(response))
     }
   }
 
@@ -462,7 +480,7 @@ export class SpApiClient {
     return true
   }
 
-  async #observeRate(key: string, plan: RatePlan, headers: Headers): Promise<void> {
+  async #observeRate(key: string, plan: RatePlan, headers: UpstreamResponse['headers']): Promise<void> {
     const rate = parseRateLimit(headers.get('x-amzn-ratelimit-limit'))
     if (rate === undefined || this.#observed.get(key) === rate) return
     if (this.#observed.size > 100_000) this.#observed.clear()
@@ -479,7 +497,12 @@ export class SpApiClient {
     this.#deps.logger.info({ operation: a.operation.name, method: a.method, ...fields }, `spapi ${msg}`)
   }
 
-  #wrap(a: Attempt, response: Response, body: ReadableStream<Uint8Array> | null): SpApiCallResponse {
+  #wrap(
+    a: Attempt,
+    response: UpstreamResponse,
+    body: ReadableStream<Uint8Array> | null,
+    bodyLength: number | null,
+  ): SpApiCallResponse {
     const maxBytes = this.#maxResponseBytes
     return {
       status: response.status,
@@ -487,6 +510,7 @@ export class SpApiClient {
       requestId: response.headers.get('x-amzn-requestid'),
       operation: a.operation.name,
       body,
+      bodyLength: body === null ? 0 : bodyLength,
       text: async (cap = maxBytes) => new TextDecoder().decode(await readCapped(body, cap)),
     }
   }
@@ -499,12 +523,14 @@ export class SpApiClient {
     body: string | Uint8Array | ReadableStream<Uint8Array> | null,
     accessToken: string,
     signal: AbortSignal | undefined,
-  ): Promise<Response> {
-    const headers = new Headers(given)
-    headers.set('x-amz-access-token', accessToken)
-    headers.set('user-agent', this.#userAgent)
-    if (!headers.has('accept')) headers.set('accept', 'application/json')
-    if (body !== null && !headers.has('content-type')) headers.set('content-type', 'application/json')
+  ): Promise<UpstreamResponse> {
+    // A plain record: fetch builds its own header list anyway, node:http takes one as it is.
+    const headers: Record<string, string> = {}
+    for (const [name, value] of given) headers[name] = value
+    headers['x-amz-access-token'] = accessToken
+    headers['user-agent'] = this.#userAgent
+    headers['accept'] ??= 'application/json'
+    if (body !== null) headers['content-type'] ??= 'application/json'
     const controller = new AbortController()
     const onAbort = () => controller.abort(signal?.reason)
     signal?.addEventListener('abort', onAbort, { once: true })
@@ -514,15 +540,7 @@ export class SpApiClient {
       controller.abort()
     }, this.#attemptTimeoutMs)
     try {
-      return await this.#deps.fetch(url, {
-        method,
-        headers,
-        body: method === 'GET' || method === 'HEAD' ? null : body,
-        redirect: 'manual',
-        signal: controller.signal,
-        // Needed by undici for a stream body; harmless otherwise.
-        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
-      } as RequestInit)
+      return await this.#transport({ url, method, headers, body, signal: controller.signal })
     } catch (cause) {
       if (signal?.aborted) throw signal.reason
       if (timedOut) {
@@ -540,6 +558,15 @@ export class SpApiClient {
       clearTimeout(timer)
     }
   }
+}
+
+/** Content-Length, when it is the length of the body as read: transports decode an encoded body. */
+function declaredLength(response: UpstreamResponse): number | null {
+  const encoding = response.headers.get('content-encoding')
+  if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') return null
+  const declared = response.headers.get('content-length')
+  if (declared === null || !/^\d{1,15}$/.test(declared)) return null
+  return Number(declared)
 }
 
 function normalizeMethod(method: string): string {
