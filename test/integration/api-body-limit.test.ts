@@ -32,7 +32,7 @@ function post(path: string, bytes: number, chunked: boolean): Promise<{ status: 
     })
     socket.on('error', () => {}) // EPIPE/ECONNRESET once the server has answered and closed
     socket.on('close', () => {
-      const match = /^HTTP\/1\.1 (\d{3})[^]*?\r\n\r\n([^]*)$/.exec(received)
+      const match = /^HTTP\/1\.1 (\d{3})[\s\S]*?\r\n\r\n([\s\S]*)$/.exec(received)
       if (!match) return reject(new Error(`no HTTP answer: ${received.slice(0, 200)}`))
       resolve({ status: Number(match[1]), body: match[2] ?? '' })
     })

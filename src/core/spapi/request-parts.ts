@@ -30,6 +30,11 @@ export function checkSpApiPath(path: string): string {
   if (!PATH_CHARS.test(path) || path.startsWith('//')) throw refuse('must be an absolute path')
   if (PERCENT.test(path)) throw refuse('has a malformed escape')
   for (const raw of path.slice(1).split('/')) {
+    // Without an escape a segment is its own decoding; PATH_CHARS already kept out controls and backslashes.
+    if (!raw.includes('%')) {
+      if (raw === '.' || raw === '..') throw refuse('has dot segments')
+      continue
+    }
     let decoded: string
     try {
       decoded = decodeURIComponent(raw)
@@ -132,7 +137,7 @@ export const RETURNED_RESPONSE_HEADERS = [
   'retry-after',
 ] as const
 
-export function returnedHeaders(from: Headers): Headers {
+export function returnedHeaders(from: { get(name: string): string | null }): Headers {
   const out = new Headers()
   for (const name of RETURNED_RESPONSE_HEADERS) {
     const value = from.get(name)

@@ -49,9 +49,11 @@ apiRoutes.use('*', async (c, next) => {
  * its own cap (spapi-api.ts).
  */
 const MAX_JSON_BODY_BYTES = 256 * 1024
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const SPAPI_PASSTHROUGH = /\/connections\/[^/]+\/spapi(\/|$)/
 apiRoutes.use('*', async (c, next) => {
-  if (c.req.raw.body !== null && !SPAPI_PASSTHROUGH.test(c.req.path)) {
+  // Only methods with a body: touching c.req.raw materialises a whole Request on @hono/node-server.
+  if (BODY_METHODS.has(c.req.method) && !SPAPI_PASSTHROUGH.test(c.req.path) && c.req.raw.body !== null) {
     // Buffered here, bounded, so routes can parse it as usual.
     c.req.raw = new Request(c.req.raw, { body: await readBodyCapped(c, MAX_JSON_BODY_BYTES) })
   }

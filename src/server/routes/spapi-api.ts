@@ -3,7 +3,8 @@
  *
  * - `ANY /v1/connections/:id/spapi/<sp-api path>?<query>`: the call goes through the library's one call path
  *   (core/spapi/client.ts): known operations only, the connection's regional endpoint, the usage-plan queue,
- *   safe retries, Restricted Data Tokens for restricted operations. Request and response bodies stream; only
+ *   safe retries, Restricted Data Tokens for restricted operations. Request and response bodies stream (an
+ *   answer of known length up to 64 KiB is read first and sent in one piece); only
  *   allow-listed headers pass either way (the API key in `Authorization` never reaches Amazon). Optional
  *   `x-sp-connect-data-elements: buyerInfo,shippingAddress` narrows a restricted call's RDT. Our own throttling
  *   answers 429 with Retry-After and `spapi_throttled` / `spapi_queue_full`; Amazon's answers pass through.
@@ -18,6 +19,7 @@ import type { ContentfulStatusCode, StatusCode } from 'hono/utils/http-status'
 import { z } from 'zod'
 import { restrictedDataTokenRequestSchema } from '../../api-schemas/spapi.ts'
 import { requireScope } from '../../core/access/principal.ts'
+import { readCapped } from '../../core/spapi/body.ts'
 import { DATA_ELEMENTS } from '../../core/spapi/restricted-data-tokens.ts'
 import { SpConnectError } from '../../domain/errors.ts'
 import { loadVisibleConnection, recordTokenIssued, requireVisibleConnectionId } from '../access.ts'
@@ -29,10 +31,15 @@ export const spapiApiRoutes = new Hono<ServerEnv>()
 /** Largest request body the passthrough forwards (declared or streamed). */
 export const MAX_PASSTHROUGH_BODY_BYTES = 32 * 1024 * 1024
 const SPAPI_PREFIX = /^\/v1\/connections\/[^/]+\/spapi(?=\/)/
+/** An answer of known length up to this size is read before it is sent on (one write instead of three). */
+const BUFFERED_ANSWER_BYTES = 64 * 1024
 /** Plain or encoded dot segments in the raw request target, before any URL parser normalised them away. */
 const RAW_DOT_SEGMENT = /\/(\.|%2e){1,2}(\/|\?|$)/i
-/** An origin-form target (`/path?query`) of characters URL parsing keeps as they are (RFC 3986 pchar, `/`, `?`). */
-const PLAIN_TARGET = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/
+/**
+ * An origin-form target (`/path?query`) of characters WHATWG URL parsing keeps as they are in path and query:
+ * RFC 3986 pchar, `/` and `?`, except `'` (percent-encoded in the query of http URLs).
+ */
+const PLAIN_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*$/
 
 const dataElementsHeader = z.array(z.enum(DATA_ELEMENTS)).max(DATA_ELEMENTS.length)
 
@@ -77,7 +84,20 @@ spapiApiRoutes.all('/connections/:id/spapi/*', async (c) => {
     await response.body?.cancel().catch(() => {})
     return c.body(null, response.status as StatusCode, headers)
   }
-  return c.body(body, response.status as ContentfulStatusCode, headers)
+  const status = response.status as ContentfulStatusCode
+  if (response.bodyLength === null || response.bodyLength > BUFFERED_ANSWER_BYTES)
+    return c.body(body, status, headers)
+  // A small answer of known size goes out in one write, with its length: streamed, @hono/node-server would
+  // flush the headers on their own and end with a chunked terminator, three writes for one short answer.
+  let bytes: Uint8Array
+  try {
+    bytes = await readCapped(body, BUFFERED_ANSWER_BYTES)
+  } catch (cause) {
+    throw cause instanceof SpConnectError
+      ? cause
+      : new SpConnectError('spapi_unreachable', { cause, detail: 'SP-API answer broke off' })
+  }
+  return c.body(bytes as Uint8Array<ArrayBuffer>, status, headers)
 })
 
 /**
