@@ -210,7 +210,14 @@ describe('sp-connect CLI against a running deployment', () => {
     )
     expect(printed).toEqual(await direct.json())
 
-    const notFound = await cli(['call', connectionId, 'GET', '/nothing/v1/here'])
+    // A path that is no SP-API operation is refused before anything is sent: a usage error.
+    const unknown = await cli(['call', connectionId, 'GET', '/nothing/v1/here'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stdout).toBe('')
+    expect(unknown.stderr).toContain('spapi_operation_unknown')
+
+    // Amazon's own 404 is printed as it came, with exit 1.
+    const notFound = await cli(['call', connectionId, 'GET', '/orders/v0/orders/999-0000000-0000000'])
     expect(notFound.code).toBe(1)
     expect(JSON.parse(notFound.stdout)).toEqual({
       errors: [{ code: 'NotFound', message: 'Resource not found.' }],
