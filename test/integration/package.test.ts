@@ -6,13 +6,23 @@
  * repo's signer and checked by the installed verifier, a consumer type-checked with `nodenext`, and the
  * tarball linted by publint and arethetypeswrong (the tarball and the install: test/helpers/package.ts).
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signWebhook } from '../../src/core/events/signature.ts'
-import { installTarball, nodeIn, packTarball, REPO_ROOT, SETUP_TIMEOUT_MS, sh } from '../helpers/package.ts'
+import {
+  childEnv,
+  installTarball,
+  nodeIn,
+  packTarball,
+  REPO_ROOT,
+  SETUP_TIMEOUT_MS,
+  sh,
+} from '../helpers/package.ts'
 
 const STEP_TIMEOUT_MS = 60_000
 
@@ -126,6 +136,41 @@ console.log(JSON.stringify({ seen, health: health.status, link: link.url, connec
     expect(stdout).toContain('Usage: sp-connect')
     expect(stdout).toMatch(/^\s+dev\b/m)
     expect(stdout).toMatch(/^\s+serve\b/m)
+  })
+
+  it('serves the dashboard from `npx sp-connect dev` in the installed project', {
+    timeout: STEP_TIMEOUT_MS,
+  }, async () => {
+    const data = join(scratch, 'dev-data')
+    const child = spawn('npx', ['--no', '--', 'sp-connect', 'dev', '--port', '0', '--data', data], {
+      cwd: consumer,
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so stopping it stops the server npx started, not only npx.
+      detached: true,
+    })
+    try {
+      child.stdout.setEncoding('utf8')
+      let printed = ''
+      const url = await new Promise<string>((resolve, reject) => {
+        child.on('exit', (code) => reject(new Error(`sp-connect dev exited (${code}): ${printed}`)))
+        child.stdout.on('data', (chunk: string) => {
+          printed += chunk
+          const match = /sp-connect dev is running: (http:\/\/localhost:\d+)\n/.exec(printed)
+          if (match?.[1]) resolve(match[1])
+        })
+      })
+      const page = await fetch(url)
+      expect(page.status).toBe(200)
+      expect(page.headers.get('content-type')).toContain('text/html')
+      expect(await page.text()).toContain('Connect a seller account')
+    } finally {
+      if (child.pid !== undefined && child.exitCode === null) {
+        const closed = once(child, 'close')
+        process.kill(-child.pid, 'SIGTERM')
+        await closed
+      }
+    }
   })
 
   it('passes publint on the tarball', { timeout: STEP_TIMEOUT_MS }, async () => {
