@@ -5,22 +5,37 @@
  * come from them too.
  */
 import { z } from 'zod'
+import { checkSpApiPath } from '../core/spapi/request-parts.ts'
 import {
   DATA_ELEMENTS,
   MAX_RESTRICTED_RESOURCES,
   RESTRICTED_METHODS,
 } from '../core/spapi/restricted-data-tokens.ts'
 
+/**
+ * The same checks as a passthrough path (checkSpApiPath: no dot segments, `..;` or `;`, plain or encoded, no
+ * encoded controls), with `{placeholder}` segments ("any id") read as names: they reach the Tokens API as the
+ * caller wrote them.
+ */
+function isSafeResourcePath(path: string): boolean {
+  try {
+    checkSpApiPath(path.replace(/\{\w+\}/g, 'x'))
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** One resource of an RDT request (Tokens API 2021-03-01 `RestrictedResource`). */
-export const restrictedResourceSchema = z
+const restrictedResourceSchema = z
   .object({
     method: z.enum(RESTRICTED_METHODS),
     path: z
       .string()
       .min(2)
       .max(2048)
-      .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/{}]*$/)
-      .refine((p) => !/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(p), 'no dot segments'),
+      .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,=:@%/{}]*$/)
+      .refine(isSafeResourcePath, 'no dot segments, segments starting with .., or ;'),
     dataElements: z.array(z.enum(DATA_ELEMENTS)).max(DATA_ELEMENTS.length).optional(),
   })
   .strict()

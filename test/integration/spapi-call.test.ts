@@ -8,10 +8,10 @@
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createOperator } from '../../src/core/access/operators.ts'
 import { defaultDeps } from '../../src/core/deps.ts'
-import { SpApiClient } from '../../src/core/spapi/client.ts'
+import { SpApiClient, type SpApiClientOptions } from '../../src/core/spapi/client.ts'
 import { createMemoryLimiter } from '../../src/core/spapi/limiter.ts'
 import { isSpConnectError } from '../../src/domain/errors.ts'
 import { BrowserClient, type Hop } from '../helpers/browser-client.ts'
@@ -60,7 +60,10 @@ const REPORT_BODY = JSON.stringify({
  */
 function clientFor(
   spapiUrlTemplate: string,
-  options: { attemptTimeoutMs?: number; maxAttempts?: number },
+  options: Pick<
+    SpApiClientOptions,
+    'attemptTimeoutMs' | 'maxAttempts' | 'replayBufferBytes' | 'maxBufferedRequestBytes'
+  >,
 ): { client: SpApiClient; logger: MemoryLogger } {
   const logger = new MemoryLogger()
   const deps = defaultDeps({ now: stack.clock.now, random: () => 0, logger })
@@ -144,6 +147,25 @@ async function shippedOrderId(): Promise<string> {
     expect(o.ShippingAddress?.AddressLine1).toBeUndefined()
   }
   return shipped[0]?.AmazonOrderId ?? ''
+}
+
+/** Ids of the seller's recent orders, listed straight from the simulator. */
+async function orderIds(): Promise<string[]> {
+  const token = await stack.runtime.tokens.getAccessToken(connectionId)
+  const query = new URLSearchParams(ordersQuery() as Record<string, string>)
+  const response = await fetch(`${stack.simulatorUrl}/${NA_HOST}/orders/v0/orders?${query}`, {
+    headers: { 'x-amz-access-token': token.accessToken },
+  })
+  expect(response.status).toBe(200)
+  return ((await response.json()) as { payload: { Orders: OrderJson[] } }).payload.Orders.map(
+    (o) => o.AmazonOrderId,
+  )
+}
+
+/** The resources an RDT names: the simulator's RDTs carry them in their payload (src/simulator/spapi/rdt.ts). */
+function rdtResources(rdt: string): { m: string; p: string; d?: string[] }[] {
+  const payload = rdt.replace(/^Atz\.sprdt\|/, '').split('.')[0] ?? ''
+  return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { res: [] }).res
 }
 
 async function control(path: string, body: unknown): Promise<Record<string, unknown>> {
@@ -454,6 +476,41 @@ describe('SpApiClient.call', () => {
     expect(stack.logger.text()).not.toContain('Atz.sprdt|')
   })
 
+  it('asks one RDT for the operation’s template path, and it serves every order id', async () => {
+    const ids = (await orderIds()).slice(0, 6)
+    expect(ids.length).toBeGreaterThanOrEqual(3)
+    // Under this plan a second RDT request for the seller would be answered 429 and counted.
+    await setSimulatorPlan('createRestrictedDataToken', { rate: 0.001, burst: 1 })
+    await resetSimulatorCounters()
+    try {
+      for (const id of ids) {
+        const response = await stack.runtime.spapi.call(connectionId, {
+          method: 'GET',
+          path: `/orders/v0/orders/${id}`,
+        })
+        expect(response.status).toBe(200)
+        const order = (JSON.parse(await response.text()) as { payload: OrderJson }).payload
+        expect(order.AmazonOrderId).toBe(id)
+        expect(order.BuyerInfo?.BuyerEmail).toMatch(/@marketplace\.amazon\.com$/)
+      }
+      expect(await simulatorThrottled()).toEqual({})
+    } finally {
+      await setSimulatorPlan('createRestrictedDataToken', { rate: 1, burst: 10 })
+    }
+    expect(upstream.seen.filter((s) => s.url.endsWith(RDT_PATH))).toHaveLength(1)
+    const orderCalls = upstream.seen.filter((s) => /\/orders\/v0\/orders\/[^/?]+$/.test(s.url))
+    expect(orderCalls).toHaveLength(ids.length)
+    const rdt = String(orderCalls[0]?.headers['x-amz-access-token'])
+    for (const call of orderCalls) expect(call.headers['x-amz-access-token']).toBe(rdt)
+    expect(rdtResources(rdt)).toEqual([
+      {
+        m: 'GET',
+        p: '/orders/v0/orders/{orderId}',
+        d: ['buyerInfo', 'buyerTaxInformation', 'shippingAddress'],
+      },
+    ])
+  })
+
   it('asks the RDT for the data elements given, and the simulator shows only those', async () => {
     const orderId = await shippedOrderId()
     const addressOnly = await stack.runtime.spapi.call(connectionId, {
@@ -527,5 +584,117 @@ describe('SpApiClient.call', () => {
     expect(response.status).toBe(200)
     await response.text()
     expect(upstream.seen.filter((s) => s.url.endsWith(RDT_PATH))).toHaveLength(2)
+  })
+})
+
+describe('request bodies held in memory', () => {
+  const CHUNK = 64 * 1024
+
+  /**
+   * A body of `total` 64 KiB chunks that holds back its last chunk until `finish()` (or fails there when
+   * `fail` is set). Nothing is pulled before someone reads it (highWaterMark 0), so `pulls()` shows whether it
+   * was read at all.
+   */
+  function heldBody(total: number, fail = false) {
+    let pulls = 0
+    let sent = 0
+    let finish = () => {}
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve
+    })
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          pulls++
+          if (sent === total - 1) {
+            if (fail) return controller.error(new Error('caller went away'))
+            await finished
+          }
+          if (sent++ < total) controller.enqueue(new Uint8Array(CHUNK).fill(120))
+          else controller.close()
+        },
+      },
+      { highWaterMark: 0 },
+    )
+    return { stream, pulls: () => pulls, finish }
+  }
+
+  /** Amazon's answer to createReport, given once the whole body arrived (a body this size the simulator refuses). */
+  function acceptReports(): void {
+    upstream.intercepts.push(async (seen, req, res) => {
+      try {
+        await answer(seen, req, res, 202, { reportId: 'R1' })
+      } catch {
+        // The caller aborted mid-body.
+      }
+      return true
+    })
+  }
+
+  const post = (client: SpApiClient, body: ReadableStream<Uint8Array> | string, signal?: AbortSignal) =>
+    client.call(connectionId, { method: 'POST', path: CREATE_REPORT, body, ...(signal ? { signal } : {}) })
+
+  it('refuses streamed calls past the budget before reading them, and gives the bytes back when calls end', async () => {
+    acceptReports()
+    // Room for one body of three chunks (the replay buffer of two, and the chunk that showed it was longer).
+    const { client } = clientFor(`${upstream.url}/{host}`, {
+      replayBufferBytes: 2 * CHUNK,
+      maxBufferedRequestBytes: 3 * CHUNK,
+    })
+    const first = heldBody(6)
+    const firstCall = post(client, first.stream)
+    await vi.waitFor(() => expect(first.pulls()).toBe(6), { timeout: 20_000, interval: 10 })
+    expect(client.bufferedRequestBytes).toBe(3 * CHUNK)
+
+    const others = [heldBody(6), heldBody(6), heldBody(6)]
+    const refused = await Promise.all(
+      others.map((other) => post(client, other.stream).catch((e: unknown) => e)),
+    )
+    for (const error of refused) {
+      expect(isSpConnectError(error) && error.code).toBe('spapi_queue_full')
+      expect(isSpConnectError(error) && error.retryAfterSeconds).toBeGreaterThanOrEqual(1)
+    }
+    for (const other of others) expect(other.pulls()).toBe(0)
+    // A string body is the caller's memory already: the budget does not hold it back.
+    const plain = await post(client, REPORT_BODY)
+    expect(plain.status).toBe(202)
+    await plain.text()
+
+    first.finish()
+    const response = await firstCall
+    expect(response.status).toBe(202)
+    await response.text()
+    expect(client.bufferedRequestBytes).toBe(0)
+    expect(upstream.seen.map((s) => s.bytes)).toEqual([6 * CHUNK, Buffer.byteLength(REPORT_BODY)])
+
+    // The room is back: a short stream fits, and holds only its own bytes while it is sent.
+    const short = await post(client, new Blob(['{"reportType":"X"}']).stream())
+    expect(short.status).toBe(202)
+    await short.text()
+    expect(client.bufferedRequestBytes).toBe(0)
+  })
+
+  it('gives the bytes back when a body fails to arrive or the caller aborts', async () => {
+    acceptReports()
+    const { client } = clientFor(`${upstream.url}/{host}`, {
+      replayBufferBytes: 2 * CHUNK,
+      maxBufferedRequestBytes: 3 * CHUNK,
+    })
+    // Fails while being buffered: nothing reaches Amazon.
+    const broken = heldBody(2, true)
+    await expect(post(client, broken.stream)).rejects.toThrow('caller went away')
+    expect(client.bufferedRequestBytes).toBe(0)
+    expect(upstream.seen).toHaveLength(0)
+
+    // Aborted while its body is on the way.
+    const held = heldBody(6)
+    const controller = new AbortController()
+    const call = post(client, held.stream, controller.signal).catch((e: unknown) => e)
+    await vi.waitFor(() => expect(held.pulls()).toBe(6), { timeout: 20_000, interval: 10 })
+    expect(client.bufferedRequestBytes).toBe(3 * CHUNK)
+    controller.abort(new Error('caller aborted'))
+    expect(await call).toBeInstanceOf(Error)
+    expect(client.bufferedRequestBytes).toBe(0)
+    held.finish()
   })
 })

@@ -129,6 +129,12 @@ describe('ANY /v1/connections/:id/spapi/*', () => {
     expect(await rawGet(`${base}/sellers/v1/../v1/marketplaceParticipations`)).toBe(400)
     expect(await rawGet(`${base}/sellers/v1/%2e%2e/x`)).toBe(400)
     expect(await rawGet(`${base}/orders/v0/orders/%2F..%2F..%2Fx`)).toBe(400)
+    // `..;` is `..` to Java servers and some proxies; `;` starts a path parameter. Plain or encoded, none leave.
+    expect(await rawGet(`${base}/orders/v0/orders/..;`)).toBe(400)
+    expect(await rawGet(`${base}/orders/v0/orders/..;x/orderItems`)).toBe(400)
+    expect(await rawGet(`${base}/orders/v0/orders/%2e%2e%3b`)).toBe(400)
+    expect(await rawGet(`${base}/orders/v0/orders/...`)).toBe(400)
+    expect(await rawGet(`${base}/orders/v0/orders/123;jsessionid=x`)).toBe(400)
     expect(await rawGet(`${base}//evil.example/x`)).toBeGreaterThanOrEqual(400)
     const unknown = await door('/no/such/operation')
     expect(unknown.status).toBe(400)
@@ -213,6 +219,15 @@ describe('POST /v1/connections/:id/restricted-data-tokens', () => {
     expect((await post({ restrictedResources: [{ ...resource, method: 'PATCH' }] })).status).toBe(400)
     expect((await post({ restrictedResources: [{ ...resource, dataElements: ['ssn'] }] })).status).toBe(400)
     expect((await post({ restrictedResources: [{ ...resource, path: '/orders/../x' }] })).status).toBe(400)
+    for (const path of [
+      '/orders/v0/orders/..;',
+      '/orders/v0/orders/%2e%2e%3B',
+      '/orders/v0/orders/..%00',
+      '/orders/v0/orders/1;x',
+      '/orders/v0/orders/%2F..%2Fx',
+      '/orders/v0/orders/{orderId',
+    ])
+      expect((await post({ restrictedResources: [{ ...resource, path }] })).status).toBe(400)
     expect((await post({ restrictedResources: [resource], extra: 1 })).status).toBe(400)
     expect(upstream.seen).toHaveLength(0)
   })

@@ -6,7 +6,9 @@
  * it is streamed on once and never replayed: no retry after it may have been sent. The one exception is a
  * connection that failed before fetch read a single chunk of it, which is detected by counting pulls.
  */
+
 import { SpConnectError } from '../../domain/errors.ts'
+import { readUpTo } from '../read-capped.ts'
 
 export type SpApiBody = string | Uint8Array | ReadableStream<Uint8Array> | null | undefined
 
@@ -15,12 +17,16 @@ export interface RequestBody {
   forAttempt(): string | Uint8Array | ReadableStream<Uint8Array> | null
   /** True when another attempt could send the same bytes. */
   replayable(): boolean
+  /** Bytes read from a stream into memory here (a string or bytes given as such are the caller's: 0). */
+  readonly bufferedBytes: number
 }
 
 class FixedBody implements RequestBody {
   readonly #value: string | Uint8Array | null
-  constructor(value: string | Uint8Array | null) {
+  readonly bufferedBytes: number
+  constructor(value: string | Uint8Array | null, bufferedBytes = 0) {
     this.#value = value
+    this.bufferedBytes = bufferedBytes
   }
   forAttempt() {
     return this.#value
@@ -35,13 +41,20 @@ class StreamedBody implements RequestBody {
   readonly #prefix: Uint8Array[]
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>
   readonly #maxBytes: number
+  readonly bufferedBytes: number
   #pulled = false
   #sent = 0
 
-  constructor(prefix: Uint8Array[], reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: number) {
+  constructor(
+    prefix: Uint8Array[],
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    maxBytes: number,
+    bufferedBytes: number,
+  ) {
     this.#prefix = prefix
     this.#reader = reader
     this.#maxBytes = maxBytes
+    this.bufferedBytes = bufferedBytes
   }
 
   replayable() {
@@ -93,10 +106,10 @@ export async function prepareBody(
   let size = 0
   for (;;) {
     const { done, value } = await reader.read()
-    if (done) return new FixedBody(concat(chunks, size))
+    if (done) return new FixedBody(concat(chunks, size), size)
     chunks.push(value)
     size += value.byteLength
-    if (size > replayBytes) return new StreamedBody(chunks, reader, maxBytes)
+    if (size > replayBytes) return new StreamedBody(chunks, reader, maxBytes, size)
   }
 }
 
@@ -112,25 +125,54 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array | null {
   return out
 }
 
-/** Reads a body into bytes, refusing more than `maxBytes` (the stream is cancelled then). */
+/**
+ * A process-wide allowance of request-body bytes buffered at once. A call reserves the most its stream may
+ * leave in memory before reading any of it, keeps what it actually buffered until it ends, and gives it back
+ * then: calls queued for a turn cannot pile up request bodies beyond this, whatever their number.
+ */
+export class BufferBudget {
+  readonly #limit: number
+  #used = 0
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  /** Bytes reserved right now. */
+  get used(): number {
+    return this.#used
+  }
+
+  /** Reserves `bytes`; false (nothing reserved) when that would pass the limit. */
+  tryReserve(bytes: number): boolean {
+    if (this.#used + bytes > this.#limit) return false
+    this.#used += bytes
+    return true
+  }
+
+  /**
+   * Turns a reservation of `from` bytes into one of `to`: what the call actually buffered, less than reserved
+   * for a short body, or more by the one chunk that showed a stream was long (already in memory: counted, so
+   * the next reservations see it).
+   */
+  resize(from: number, to: number): void {
+    this.#used = Math.max(0, this.#used - from + to)
+  }
+
+  release(bytes: number): void {
+    this.#used = Math.max(0, this.#used - bytes)
+  }
+}
+
+/** Reads an SP-API answer into bytes, refusing more than `maxBytes` (the stream is cancelled then). */
 export async function readCapped(
   body: ReadableStream<Uint8Array> | null,
   maxBytes: number,
 ): Promise<Uint8Array> {
-  if (body === null) return new Uint8Array(0)
-  const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) return concat(chunks, size) ?? new Uint8Array(0)
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new SpConnectError('spapi_unreachable', { detail: 'SP-API response too large' })
-    }
-    chunks.push(value)
-  }
+  const bytes = await readUpTo(body, maxBytes)
+  if (bytes === undefined)
+    throw new SpConnectError('spapi_unreachable', { detail: 'SP-API response too large' })
+  return bytes
 }
 
 /** A one-shot stream over bytes already read. */

@@ -12,7 +12,7 @@ import { type Region, SPAPI_HOSTS } from '../../domain/regions.ts'
 import type { Store } from '../../store/store.ts'
 import type { Deps } from '../deps.ts'
 import type { TokenManager } from '../tokens/manager.ts'
-import { prepareBody, type RequestBody, readCapped, type SpApiBody, streamOf } from './body.ts'
+import { BufferBudget, prepareBody, type RequestBody, readCapped, type SpApiBody, streamOf } from './body.ts'
 import type { CallLimiter } from './limiter.ts'
 import { findOperation, type RatePlan, RDT_PLAN, type SpApiOperation } from './operations.ts'
 import { forwardableHeaders, returnedHeaders, type SpApiQuery, splitPathAndQuery } from './request-parts.ts'
@@ -27,7 +27,7 @@ import { backoffMs, failedBeforeConnecting, isIdempotent, parseRateLimit, retryA
 import { fetchTransport, type SpApiTransport, type UpstreamResponse } from './transport.ts'
 import { defaultUserAgent } from './user-agent.ts'
 
-export const SP_CONNECT_VERSION = '0.1.0'
+const SP_CONNECT_VERSION = '0.1.0'
 
 export interface SpApiEndpoints {
   /** `https://{host}` in production. */
@@ -78,14 +78,14 @@ export interface SpApiCallResponse {
 }
 
 /** The legacy, fully-read shape that {@link SpApiClient.callWithToken} returns. */
-export interface SpApiRequest {
+interface SpApiRequest {
   readonly method: string
   readonly path: string
   readonly body?: string | undefined
   readonly contentType?: string | undefined
 }
 
-export interface SpApiResponse {
+interface SpApiResponse {
   readonly status: number
   readonly headers: Headers
   readonly body: string
@@ -109,6 +109,12 @@ export interface SpApiClientOptions {
   readonly replayBufferBytes?: number
   /** Largest request body sent; default 32 MiB. */
   readonly maxRequestBytes?: number
+  /**
+   * Request-body bytes all calls of this client may hold in memory at once (streams read into the replay
+   * buffer, kept until the call ends); default 64 MiB. A streamed call that cannot reserve its replay buffer is
+   * refused with `spapi_queue_full` before its body is read.
+   */
+  readonly maxBufferedRequestBytes?: number
   /** Largest response body read by `text()` and internal reads; default 16 MiB. */
   readonly maxResponseBytes?: number
   /**
@@ -185,6 +191,7 @@ export class SpApiClient {
   readonly #replayBytes: number
   readonly #maxRequestBytes: number
   readonly #maxResponseBytes: number
+  readonly #buffered: BufferBudget
   readonly #regions = new Map<string, Region>()
   /** The last rate Amazon reported per limiter key, so the limiter hears only of changes. */
   readonly #observed = new Map<string, number>()
@@ -204,7 +211,13 @@ export class SpApiClient {
     this.#replayBytes = options.replayBufferBytes ?? 256 * 1024
     this.#maxRequestBytes = options.maxRequestBytes ?? 32 * 1024 * 1024
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024
-    this.#rdts = new RestrictedDataTokens((id, body, opts) => this.#issueRdt(id, body, opts), deps)
+    this.#buffered = new BufferBudget(options.maxBufferedRequestBytes ?? 64 * 1024 * 1024)
+    this.#rdts = new RestrictedDataTokens({ issue: (id, body, opts) => this.#issueRdt(id, body, opts) }, deps)
+  }
+
+  /** Request-body bytes the calls in progress hold in memory (see `maxBufferedRequestBytes`). */
+  get bufferedRequestBytes(): number {
+    return this.#buffered.used
   }
 
   /** The base URL of a region's SP-API endpoint under the configured template. */
@@ -234,22 +247,38 @@ export class SpApiClient {
       : undefined
     const deadline = request.deadline ?? this.#deps.now() + (request.timeoutMs ?? this.#deadlineMs)
     const url = this.#url(await this.#regionOf(connectionId), path, search)
-    const body = await prepareBody(request.body, this.#replayBytes, this.#maxRequestBytes)
     const credential: Credential = operation.restricted
-      ? this.#rdtCredential(connectionId, restrictedResource(operation, path, dataElements), deadline)
+      ? this.#rdtCredential(connectionId, restrictedResource(operation, dataElements), deadline)
       : this.#lwaCredential(connectionId)
-    return this.#send({
-      url,
-      method,
-      operation,
-      plan: operation,
-      limiterKey: `${connectionId}:${operation.name}`,
-      headers,
-      body,
-      deadline,
-      signal: request.signal,
-      credential,
-    })
+    // A stream is read into memory (up to the replay buffer) before the call queues for its turn, so it must
+    // first get room under the process-wide budget; a string or bytes are the caller's memory already.
+    let reserved = isStream(request.body) ? this.#replayBytes : 0
+    if (reserved > 0 && !this.#buffered.tryReserve(reserved)) {
+      throw new SpConnectError('spapi_queue_full', {
+        detail: 'too many request bodies are waiting to be sent',
+        retryAfterSeconds: 1,
+      })
+    }
+    try {
+      const body = await prepareBody(request.body, this.#replayBytes, this.#maxRequestBytes)
+      this.#buffered.resize(reserved, body.bufferedBytes)
+      reserved = body.bufferedBytes
+      return await this.#send({
+        url,
+        method,
+        operation,
+        plan: operation,
+        limiterKey: `${connectionId}:${operation.name}`,
+        headers,
+        body,
+        deadline,
+        signal: request.signal,
+        credential,
+      })
+    } finally {
+      // Once the answer's headers are in (or the call failed), no attempt will send the buffered bytes again.
+      this.#buffered.release(reserved)
+    }
   }
 
   /**
@@ -575,17 +604,25 @@ function normalizeMethod(method: string): string {
   return upper
 }
 
-/** The resource an RDT must cover for one call: the concrete path called, with its data elements. */
+function isStream(body: SpApiBody): body is ReadableStream<Uint8Array> {
+  return body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array)
+}
+
+/**
+ * The resource an RDT must cover for a call of `operation`: its path template (`/orders/v0/orders/{orderId}`),
+ * which Amazon reads as "any" (spapi-facts.md §6.3). One RDT per connection, operation and data elements then
+ * serves every id: walking N orders costs one Tokens API call, not N under its 1 rps plan, and the cache holds
+ * one small key per operation instead of one per id.
+ */
 function restrictedResource(
   operation: SpApiOperation,
-  path: string,
   dataElements: string[] | undefined,
 ): RestrictedResource {
   if (!(RESTRICTED_METHODS as readonly string[]).includes(operation.method))
     throw new SpConnectError('restricted_data_token_failed', { detail: 'no RDT for that method' })
   return {
     method: operation.method as RestrictedResource['method'],
-    path,
+    path: operation.path,
     ...(dataElements === undefined ? {} : { dataElements }),
   }
 }

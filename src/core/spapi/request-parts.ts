@@ -6,8 +6,8 @@
 import { SpConnectError } from '../../domain/errors.ts'
 
 /** Longest path (without query) and query string accepted. */
-export const MAX_PATH_LENGTH = 2048
-export const MAX_QUERY_LENGTH = 8192
+const MAX_PATH_LENGTH = 2048
+const MAX_QUERY_LENGTH = 8192
 
 /**
  * Characters a path may hold as sent (RFC 3986 pchar and `/`). Anything else (spaces, non-ASCII, `{`, `"`,
@@ -19,20 +19,32 @@ const QUERY_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/
 const PERCENT = /%(?![0-9A-Fa-f]{2})/
 
 /**
+ * Whether a decoded path segment could be read as something else than a name by some server on the way:
+ * a dot segment, or anything starting with `..` (`..;`, `..%00` that Java servers and proxies resolve as `..`).
+ * SP-API paths need neither. (A `;` path parameter is refused where it is written plainly: only a raw `;`
+ * starts one, and an encoded `%3B` may be part of a SKU.)
+ */
+function isUnsafePathSegment(decoded: string): boolean {
+  return decoded === '.' || decoded.startsWith('..')
+}
+
+/**
  * Checks an SP-API path (no query) and returns it unchanged. Refused: relative or scheme-relative paths,
- * absolute URLs, dot segments written plainly or percent-encoded, encoded slashes or backslashes that would
- * form a dot segment once decoded (`%2F..%2F`), encoded NUL/control characters, malformed escapes, over-long
- * paths. An encoded slash inside an ordinary segment is kept: SKUs may contain `/` and Amazon wants them encoded.
+ * absolute URLs, dot segments and segments starting with `..` (written plainly or percent-encoded, see
+ * {@link isUnsafePathSegment}), a plain `;` (a path parameter), encoded slashes or backslashes that would form such a
+ * segment once decoded (`%2F..%2F`), encoded NUL/control characters, malformed escapes, over-long paths. An
+ * encoded slash inside an ordinary segment is kept: SKUs may contain `/` and Amazon wants them encoded.
  */
 export function checkSpApiPath(path: string): string {
   const refuse = (why: string) => new SpConnectError('invalid_request', { detail: `SP-API path ${why}` })
   if (path.length > MAX_PATH_LENGTH) throw refuse('is too long')
   if (!PATH_CHARS.test(path) || path.startsWith('//')) throw refuse('must be an absolute path')
   if (PERCENT.test(path)) throw refuse('has a malformed escape')
+  if (path.includes(';')) throw refuse('has path parameters')
   for (const raw of path.slice(1).split('/')) {
     // Without an escape a segment is its own decoding; PATH_CHARS already kept out controls and backslashes.
     if (!raw.includes('%')) {
-      if (raw === '.' || raw === '..') throw refuse('has dot segments')
+      if (isUnsafePathSegment(raw)) throw refuse('has dot segments or path parameters')
       continue
     }
     let decoded: string
@@ -43,13 +55,13 @@ export function checkSpApiPath(path: string): string {
     }
     // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
     if (/[\u0000-\u001f\u007f\\]/.test(decoded)) throw refuse('has forbidden characters')
-    if (decoded.split('/').some((part) => part === '.' || part === '..')) throw refuse('has dot segments')
+    if (decoded.split('/').some(isUnsafePathSegment)) throw refuse('has dot segments or path parameters')
   }
   return path
 }
 
 /** Checks a raw query string (without `?`). */
-export function checkQueryString(search: string): string {
+function checkQueryString(search: string): string {
   if (search.length > MAX_QUERY_LENGTH)
     throw new SpConnectError('invalid_request', { detail: 'query too long' })
   if (!QUERY_CHARS.test(search) || PERCENT.test(search))
@@ -96,12 +108,7 @@ export function splitPathAndQuery(path: string, query?: SpApiQuery): { path: str
  * `Content-Length` and `Content-Encoding` (fetch frames the body itself), and `User-Agent` (sp-connect's own,
  * conforming one is sent).
  */
-export const FORWARDED_REQUEST_HEADERS = [
-  'content-type',
-  'content-language',
-  'accept',
-  'accept-language',
-] as const
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'content-language', 'accept', 'accept-language'] as const
 
 const MAX_HEADER_VALUE = 1024
 // Visible ASCII and spaces only: CR/LF and other control characters cannot smuggle a header line through.
@@ -128,7 +135,7 @@ export function forwardableHeaders(given: HeadersInit | undefined): Headers {
  * framing headers (fetch may have decompressed the body, so Content-Length/Content-Encoding no longer hold)
  * stay behind.
  */
-export const RETURNED_RESPONSE_HEADERS = [
+const RETURNED_RESPONSE_HEADERS = [
   'content-type',
   'content-language',
   'x-amzn-requestid',

@@ -15,11 +15,14 @@ export const DATA_ELEMENTS = ['buyerInfo', 'shippingAddress', 'buyerTaxInformati
 /** Most resources one RDT request may name. */
 export const MAX_RESTRICTED_RESOURCES = 50
 /** An RDT is not used within this long of its expiry. */
-export const RDT_EXPIRY_MARGIN_MS = 60_000
+const RDT_EXPIRY_MARGIN_MS = 60_000
 
 export interface RestrictedResource {
   readonly method: (typeof RESTRICTED_METHODS)[number]
-  /** A concrete path (`/orders/v0/orders/123-…`) or a template for "any" (`/orders/v0/orders/{orderId}`). */
+  /**
+   * A concrete path (`/orders/v0/orders/123-…`) or a template for "any" (`/orders/v0/orders/{orderId}`).
+   * SpApiClient.call asks for the operation's template; the RDT door passes on what its caller named.
+   */
   readonly path: string
   readonly dataElements?: readonly string[]
 }
@@ -39,13 +42,21 @@ export type IssueRestrictedDataToken = (
   options: { deadline: number },
 ) => Promise<{ restrictedDataToken: string; expiresIn: number }>
 
+interface RestrictedDataTokensOptions {
+  readonly issue: IssueRestrictedDataToken
+  /** Default 10,000. */
+  readonly maxEntries?: number
+  /** Default 16 MiB, keys and tokens counted. */
+  readonly maxBytes?: number
+}
+
 interface Entry {
   readonly token: string
   readonly expiresAt: number
 }
 
 /** Resources in one canonical order, data elements sorted and unique: equal sets get one cache key. */
-export function canonicalResources(resources: readonly RestrictedResource[]): RestrictedResource[] {
+function canonicalResources(resources: readonly RestrictedResource[]): RestrictedResource[] {
   return resources
     .map((r) => ({
       method: r.method,
@@ -63,13 +74,23 @@ export class RestrictedDataTokens {
   readonly #issue: IssueRestrictedDataToken
   readonly #deps: Deps
   readonly #maxEntries: number
+  readonly #maxBytes: number
   readonly #cache = new Map<string, Entry>()
   readonly #inflight = new Map<string, Promise<Entry>>()
+  /** Characters of the cached keys and tokens: a key names up to 50 paths of 2 KiB each. */
+  #bytes = 0
 
-  constructor(issue: IssueRestrictedDataToken, deps: Deps, options: { maxEntries?: number } = {}) {
-    this.#issue = issue
+  /** `maxEntries` and `maxBytes` bound the cache: the RDT door lets callers name sets of their own, each a new key. */
+  constructor(options: RestrictedDataTokensOptions, deps: Deps) {
+    this.#issue = options.issue
     this.#deps = deps
     this.#maxEntries = options.maxEntries ?? 10_000
+    this.#maxBytes = options.maxBytes ?? 16 * 1024 * 1024
+  }
+
+  /** Entries and characters cached now. */
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.#cache.size, bytes: this.#bytes }
   }
 
   /**
@@ -102,13 +123,13 @@ export class RestrictedDataTokens {
     resources: readonly RestrictedResource[],
     targetApplication?: string,
   ): void {
-    this.#cache.delete(cacheKey(connectionId, canonicalResources(resources), targetApplication))
+    this.#delete(cacheKey(connectionId, canonicalResources(resources), targetApplication))
   }
 
   /** Drops every cached RDT of a connection (disconnected, revoked). */
   forget(connectionId: string): void {
     const prefix = `${connectionId}\u0000`
-    for (const key of this.#cache.keys()) if (key.startsWith(prefix)) this.#cache.delete(key)
+    for (const key of [...this.#cache.keys()]) if (key.startsWith(prefix)) this.#delete(key)
   }
 
   async #request(
@@ -128,22 +149,39 @@ export class RestrictedDataTokens {
     )
     // Counted from when we asked, so clock skew and slow answers only make it end earlier.
     const entry = { token: issued.restrictedDataToken, expiresAt: requestedAt + issued.expiresIn * 1000 }
-    this.#prune(this.#deps.now())
+    this.#delete(key)
+    const bytes = entrySize(key, entry)
+    // One set larger than the whole cache is used once and not kept.
+    if (bytes > this.#maxBytes) return entry
+    this.#prune(this.#deps.now(), bytes)
     this.#cache.set(key, entry)
+    this.#bytes += bytes
     return entry
   }
 
-  /** Expired entries go first; past the limit, the oldest inserted. */
-  #prune(now: number): void {
-    if (this.#cache.size < this.#maxEntries) return
-    for (const [key, entry] of this.#cache)
-      if (entry.expiresAt - RDT_EXPIRY_MARGIN_MS <= now) this.#cache.delete(key)
-    while (this.#cache.size >= this.#maxEntries) {
+  #delete(key: string): void {
+    const entry = this.#cache.get(key)
+    if (entry === undefined) return
+    this.#cache.delete(key)
+    this.#bytes -= entrySize(key, entry)
+  }
+
+  /** Makes room for one more entry of `bytes`: expired entries go first; past a limit, the oldest inserted. */
+  #prune(now: number, bytes: number): void {
+    const full = () => this.#cache.size >= this.#maxEntries || this.#bytes + bytes > this.#maxBytes
+    if (!full()) return
+    for (const [key, entry] of [...this.#cache])
+      if (entry.expiresAt - RDT_EXPIRY_MARGIN_MS <= now) this.#delete(key)
+    while (full()) {
       const oldest = this.#cache.keys().next()
       if (oldest.done) break
-      this.#cache.delete(oldest.value)
+      this.#delete(oldest.value)
     }
   }
+}
+
+function entrySize(key: string, entry: Entry): number {
+  return key.length + entry.token.length
 }
 
 function cacheKey(connectionId: string, resources: RestrictedResource[], targetApplication?: string): string {
