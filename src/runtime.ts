@@ -73,8 +73,8 @@ export function buildRuntime(config: AppConfig, givenDeps: Deps, store: Store): 
   const deps = withRequestIds(givenDeps)
   const keyring = new Keyring(config.keyring)
   countDecryptionFailures(keyring, deps.metrics ?? NO_METRICS)
-  const events = new EventRecorder(store, deps, config.webhooks.urls)
-  const integrityAlerts = new IntegrityAlerts(events, deps)
+  const events = new EventRecorder({ store, webhookUrls: config.webhooks.urls }, deps)
+  const integrityAlerts = new IntegrityAlerts({ events }, deps)
   integrityAlerts.watch(keyring)
   const secrets = new ClientSecrets(
     { store, keyring, events, clientId: config.lwaClientId, configuredSecret: config.lwaClientSecret },
@@ -93,7 +93,10 @@ export function buildRuntime(config: AppConfig, givenDeps: Deps, store: Store): 
     },
     deps,
   )
-  const grantless = new GrantlessTokens(lwa, deps, config.tokenRefreshMarginMs, config.tokenDeadlineMs)
+  const grantless = new GrantlessTokens(
+    { lwa, marginMs: config.tokenRefreshMarginMs, deadlineMs: config.tokenDeadlineMs },
+    deps,
+  )
   // The limiter's buckets live in the database, so every instance on it shares Amazon's per-seller plans.
   const limiter = createStoreLimiter(store.rateBuckets, deps, {
     ...(config.spapiMaxWaiting === undefined ? {} : { maxWaiting: config.spapiMaxWaiting }),

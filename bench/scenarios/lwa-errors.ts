@@ -116,7 +116,7 @@ function tokenManager(runtime: Runtime, setup: LwaSetup): { tokens: TokenManager
       ...(setup.maxAttempts === undefined ? {} : { retry: { maxAttempts: setup.maxAttempts } }),
       ...(setup.budgetRatio === undefined
         ? {}
-        : { retryBudget: new RetryBudget({ ratio: setup.budgetRatio }, deps.now) }),
+        : { retryBudget: new RetryBudget({ ratio: setup.budgetRatio }, deps) }),
     },
     deps,
   )

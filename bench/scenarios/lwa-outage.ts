@@ -101,7 +101,7 @@ async function runOne(mode: OutageMode, settings: OutageSettings): Promise<Outag
     let retries = 0
     const deps = defaultDeps({ metrics: { ...NO_METRICS, lwaRetry: () => retries++ } })
     const keyring = new Keyring([{ id: 'k1', key: new Uint8Array(randomBytes(32)) }])
-    const events = new EventRecorder(store, deps)
+    const events = new EventRecorder({ store }, deps)
     const before = settings === 'before'
     const lwa = new LwaClient(
       {
@@ -111,7 +111,7 @@ async function runOne(mode: OutageMode, settings: OutageSettings): Promise<Outag
           clientSecret: 'bench-secret-0123456789',
         }),
         ...(before
-          ? { retry: { maxAttempts: 5 }, retryBudget: new RetryBudget(PREVIOUS_RETRY_BUDGET, deps.now) }
+          ? { retry: { maxAttempts: 5 }, retryBudget: new RetryBudget(PREVIOUS_RETRY_BUDGET, deps) }
           : {}),
       },
       deps,

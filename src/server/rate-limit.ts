@@ -8,6 +8,7 @@
 import { hash } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
 import type { RateLimitRule } from '../config.ts'
+import type { Deps } from '../core/deps.ts'
 import { NO_METRICS } from '../core/metrics.ts'
 import { SpConnectError } from '../domain/errors.ts'
 import type { Runtime } from '../runtime.ts'
@@ -15,7 +16,7 @@ import { addressBucket, resolveClientAddress, socketAddress } from './client-add
 import type { ServerEnv } from './context.ts'
 
 /** Keys each limiter remembers at most; the least recently seen go first. */
-export const DEFAULT_MAX_KEYS = 50_000
+const DEFAULT_MAX_KEYS = 50_000
 
 /** Moves `key` to the young end of a Map used as an LRU list and drops the oldest entries beyond `max`. */
 function touch<V>(map: Map<string, V>, key: string, value: V, max: number): void {
@@ -34,6 +35,12 @@ function touch<V>(map: Map<string, V>, key: string, value: V, max: number): void
  * never seen, so evicting the least recently seen key loses nothing unless the map is flooded, and then the
  * evicted keys are the ones that stopped sending longest ago.
  */
+interface RateLimiterOptions {
+  readonly rule: RateLimitRule
+  /** Most keys remembered at once; beyond it the least recently seen is forgotten. */
+  readonly maxKeys?: number
+}
+
 export class RateLimiter {
   readonly #intervalMs: number
   readonly #toleranceMs: number
@@ -41,11 +48,12 @@ export class RateLimiter {
   readonly #now: () => number
   readonly #arrivals = new Map<string, Arrival>()
 
-  constructor(rule: RateLimitRule, options: { now: () => number; maxKeys?: number }) {
+  constructor(options: RateLimiterOptions, deps: Pick<Deps, 'now'>) {
+    const { rule } = options
     this.#intervalMs = rule.perSecond > 0 ? 1000 / rule.perSecond : 0
     this.#toleranceMs = this.#intervalMs * Math.max(1, rule.burst)
     this.#maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS
-    this.#now = options.now
+    this.#now = deps.now
   }
 
   get enabled(): boolean {
@@ -95,10 +103,9 @@ interface FailureRecord {
 /** How long an address must stay out of trouble for its block length to start from the beginning again. */
 const FORGET_STRIKES_MS = 60 * 60 * 1000
 
-export interface FailureLimiterOptions {
+interface FailureLimiterOptions {
   /** Failures per window that block the key; 0 turns the limiter off. */
   readonly maxFailures: number
-  readonly now: () => number
   readonly windowMs?: number
   /** The first block; each further one doubles, up to `maxBlockMs`. */
   readonly baseBlockMs?: number
@@ -119,13 +126,13 @@ export class FailureLimiter {
   readonly #now: () => number
   readonly #records = new Map<string, FailureRecord>()
 
-  constructor(options: FailureLimiterOptions) {
+  constructor(options: FailureLimiterOptions, deps: Pick<Deps, 'now'>) {
     this.#maxFailures = options.maxFailures
     this.#windowMs = options.windowMs ?? 60_000
     this.#baseBlockMs = options.baseBlockMs ?? 60_000
     this.#maxBlockMs = options.maxBlockMs ?? 60 * 60 * 1000
     this.#maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS
-    this.#now = options.now
+    this.#now = deps.now
   }
 
   get enabled(): boolean {
@@ -235,11 +242,11 @@ function limited(waitMs: number, detail: string): SpConnectError {
  */
 export function abuseLimits(runtime: Runtime): MiddlewareHandler<ServerEnv> {
   const { rateLimits, trustedProxyHops } = runtime.config
-  const { now, logger } = runtime.deps
+  const { logger } = runtime.deps
   const metrics = runtime.deps.metrics ?? NO_METRICS
-  const browser = new RateLimiter(rateLimits.browser, { now })
-  const api = new RateLimiter(rateLimits.api, { now })
-  const failures = new FailureLimiter({ maxFailures: rateLimits.authFailuresPerMinute, now })
+  const browser = new RateLimiter({ rule: rateLimits.browser }, runtime.deps)
+  const api = new RateLimiter({ rule: rateLimits.api }, runtime.deps)
+  const failures = new FailureLimiter({ maxFailures: rateLimits.authFailuresPerMinute }, runtime.deps)
   const goodCredentials = new RecentKeys(10_000)
 
   const clientKey = (c: Parameters<MiddlewareHandler<ServerEnv>>[0]): string =>

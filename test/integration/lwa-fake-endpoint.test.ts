@@ -116,7 +116,7 @@ async function harness(
     random: () => 0.5,
     metrics,
   })
-  const events = new EventRecorder(store, deps)
+  const events = new EventRecorder({ store }, deps)
   const lwa = new LwaClient(
     {
       tokenUrl: endpoint.url,
@@ -134,7 +134,7 @@ async function harness(
       events,
       ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
       ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
-      breaker: new CircuitBreaker(options.breaker ?? {}, clock.now, metrics),
+      breaker: new CircuitBreaker(options.breaker ?? {}, { now: clock.now, metrics }),
     },
     deps,
   )

@@ -121,7 +121,7 @@ describe('background refresher', () => {
       },
       deps,
     )
-    const events = new EventRecorder(store, deps)
+    const events = new EventRecorder({ store }, deps)
     const tokens = new TokenManager({ store, keyring, lwa, events }, deps)
     const before = refreshCalls()
     const round = await new BackgroundRefresher(

@@ -76,7 +76,7 @@ describe('usage plans enforced by the simulator', () => {
           spapiUrlTemplate: stack.env['SP_CONNECT_SPAPI_URL_TEMPLATE'] ?? '',
           spapiSandbox: false,
         },
-        limiter: new StoreCallLimiter(buckets, deps),
+        limiter: new StoreCallLimiter({ buckets }, deps),
       },
       deps,
     )

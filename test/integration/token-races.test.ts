@@ -84,7 +84,7 @@ async function setUp(s: fc.Scheduler, managers: number, leaseMs: number) {
     // Retry pauses take no real time either: one more scheduling point.
     sleep: () => s.schedule(Promise.resolve(), 'sleep'),
   })
-  const events = new EventRecorder(store, deps)
+  const events = new EventRecorder({ store }, deps)
   const credentials = { clientId: app.clientId, clientSecret: app.clientSecrets[0]?.secret ?? '' }
   const lwa = new LwaClient(
     { tokenUrl: 'http://lwa.test/auth/o2/token', credentials: () => credentials },

@@ -254,7 +254,7 @@ describe('call limiter (memory)', () => {
   it('takes a reported rate up to 5 % faster as the same rate, and a slower one always', async () => {
     const clock = steppingClock()
     const buckets = new MemoryRateBucketStore()
-    const limiter = new StoreCallLimiter(buckets, clock)
+    const limiter = new StoreCallLimiter({ buckets }, clock)
     const published: RatePlan = { rate: 0.016, burst: 1 }
     await limiter.acquire(KEY, published, { deadline: T0 })
     // Amazon's rounding of the table's 0.016: nothing changes, nothing is stored.

@@ -4,7 +4,7 @@ import { CircuitBreaker } from '../../src/core/tokens/circuit-breaker.ts'
 describe('CircuitBreaker', () => {
   it('opens after the threshold of consecutive failures and lets one probe through after the open time', () => {
     let now = 0
-    const breaker = new CircuitBreaker({ failureThreshold: 3, openMs: 1000 }, () => now)
+    const breaker = new CircuitBreaker({ failureThreshold: 3, openMs: 1000 }, { now: () => now })
     for (let i = 0; i < 2; i++) breaker.recordFailure()
     expect(breaker.state).toBe('closed')
     breaker.recordFailure()
@@ -25,7 +25,7 @@ describe('CircuitBreaker', () => {
   })
 
   it('opens at once on a fatal failure and ignores neutral outcomes', () => {
-    const breaker = new CircuitBreaker({ failureThreshold: 5, openMs: 1000 }, () => 0)
+    const breaker = new CircuitBreaker({ failureThreshold: 5, openMs: 1000 }, { now: () => 0 })
     breaker.recordFailure()
     breaker.recordNeutral()
     breaker.recordFailure()
@@ -35,7 +35,7 @@ describe('CircuitBreaker', () => {
   })
 
   it('a success resets the failure count', () => {
-    const breaker = new CircuitBreaker({ failureThreshold: 2 }, () => 0)
+    const breaker = new CircuitBreaker({ failureThreshold: 2 }, { now: () => 0 })
     breaker.recordFailure()
     breaker.recordSuccess()
     breaker.recordFailure()

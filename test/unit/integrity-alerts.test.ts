@@ -29,7 +29,7 @@ function setup(options: { intervalMs?: number; maxTracked?: number } = {}) {
       return `evt_${recorded.length}`
     },
   }
-  const alerts = new IntegrityAlerts(sink, { now: () => now, logger: silent }, options)
+  const alerts = new IntegrityAlerts({ ...options, events: sink }, { now: () => now, logger: silent })
   return {
     alerts,
     recorded,
@@ -111,7 +111,7 @@ describe('IntegrityAlerts', () => {
   it('a failing event write is logged, not thrown', async () => {
     const errors: object[] = []
     const alerts = new IntegrityAlerts(
-      { record: () => Promise.reject(new Error('database is locked')) },
+      { events: { record: () => Promise.reject(new Error('database is locked')) } },
       { now: () => 0, logger: { ...silent, error: (obj: object) => errors.push(obj) } },
     )
     alerts.report(failure('decryption_failed'))

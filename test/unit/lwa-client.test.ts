@@ -76,7 +76,7 @@ function setup(
       credentials: () => CREDENTIALS,
       // These tests are about one call's retry loop; the shared budget holds only 2 retries since issue 8
       // (retry-budget.test.ts covers it), so give them a larger one unless a test brings its own
-      retryBudget: new RetryBudget({ max: 10 }, () => NOW),
+      retryBudget: new RetryBudget({ max: 10 }, { now: () => NOW }),
       ...options,
     },
     {

@@ -19,7 +19,7 @@ function clock(start = 1_800_000_000_000) {
 describe('RateLimiter', () => {
   it('allows a burst, then one request per interval, and says how long to wait', () => {
     const c = clock()
-    const limiter = new RateLimiter({ perSecond: 2, burst: 5 }, { now: c.now })
+    const limiter = new RateLimiter({ rule: { perSecond: 2, burst: 5 } }, { now: c.now })
     for (let i = 0; i < 5; i++) expect(limiter.take('a')).toBe(0)
     const wait = limiter.take('a')
     expect(wait).toBeGreaterThan(0)
@@ -35,7 +35,7 @@ describe('RateLimiter', () => {
 
   it('keeps one bucket per key', () => {
     const c = clock()
-    const limiter = new RateLimiter({ perSecond: 1, burst: 2 }, { now: c.now })
+    const limiter = new RateLimiter({ rule: { perSecond: 1, burst: 2 } }, { now: c.now })
     expect(limiter.take('a')).toBe(0)
     expect(limiter.take('a')).toBe(0)
     expect(limiter.take('a')).toBeGreaterThan(0)
@@ -44,7 +44,7 @@ describe('RateLimiter', () => {
   })
 
   it('is off at 0 per second', () => {
-    const limiter = new RateLimiter({ perSecond: 0, burst: 1 }, { now: clock().now })
+    const limiter = new RateLimiter({ rule: { perSecond: 0, burst: 1 } }, { now: clock().now })
     expect(limiter.enabled).toBe(false)
     for (let i = 0; i < 1000; i++) expect(limiter.take('a')).toBe(0)
     expect(limiter.size).toBe(0)
@@ -52,7 +52,7 @@ describe('RateLimiter', () => {
 
   it('stays bounded under 100,000 distinct addresses, and a busy key stays limited through the flood', () => {
     const c = clock()
-    const limiter = new RateLimiter({ perSecond: 1, burst: 3 }, { now: c.now, maxKeys: 1000 })
+    const limiter = new RateLimiter({ rule: { perSecond: 1, burst: 3 }, maxKeys: 1000 }, { now: c.now })
     for (let i = 0; i < 3; i++) expect(limiter.take('attacker')).toBe(0)
     for (let i = 0; i < 100_000; i++) {
       limiter.take(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)
@@ -66,13 +66,10 @@ describe('RateLimiter', () => {
 describe('FailureLimiter', () => {
   it('blocks after N failures in a window, for a period that doubles each time, up to a maximum', () => {
     const c = clock()
-    const limiter = new FailureLimiter({
-      maxFailures: 3,
-      now: c.now,
-      windowMs: 60_000,
-      baseBlockMs: 60_000,
-      maxBlockMs: 240_000,
-    })
+    const limiter = new FailureLimiter(
+      { maxFailures: 3, windowMs: 60_000, baseBlockMs: 60_000, maxBlockMs: 240_000 },
+      { now: c.now },
+    )
     expect(limiter.recordFailure('a')).toBe(0)
     expect(limiter.recordFailure('a')).toBe(0)
     expect(limiter.blockedFor('a')).toBe(0)
@@ -93,7 +90,7 @@ describe('FailureLimiter', () => {
 
   it('forgets failures spread over windows, and past blocks after a quiet hour', () => {
     const c = clock()
-    const limiter = new FailureLimiter({ maxFailures: 3, now: c.now, baseBlockMs: 1000 })
+    const limiter = new FailureLimiter({ maxFailures: 3, baseBlockMs: 1000 }, { now: c.now })
     for (let i = 0; i < 10; i++) {
       expect(limiter.recordFailure('a')).toBe(0)
       expect(limiter.recordFailure('a')).toBe(0)
@@ -107,7 +104,7 @@ describe('FailureLimiter', () => {
   })
 
   it('stays bounded under 100,000 distinct addresses', () => {
-    const limiter = new FailureLimiter({ maxFailures: 3, now: clock().now, maxKeys: 1000 })
+    const limiter = new FailureLimiter({ maxFailures: 3, maxKeys: 1000 }, { now: clock().now })
     for (let i = 0; i < 100_000; i++) limiter.recordFailure(`addr-${i}`)
     expect(limiter.size).toBeLessThanOrEqual(1000)
   })
@@ -140,13 +137,16 @@ describe('credentialKey and isBrowserEntryPoint', () => {
 describe('clocks that go back', () => {
   it('do not empty a bucket or stretch a block beyond the longest one', () => {
     const c = clock()
-    const limiter = new RateLimiter({ perSecond: 1, burst: 2 }, { now: c.now })
+    const limiter = new RateLimiter({ rule: { perSecond: 1, burst: 2 } }, { now: c.now })
     c.advance(600_000)
     expect(limiter.take('a')).toBe(0)
     c.advance(-600_000)
     expect(limiter.take('a')).toBe(0)
     expect(limiter.take('a')).toBeGreaterThan(0)
-    const failures = new FailureLimiter({ maxFailures: 1, now: c.now, baseBlockMs: 1000, maxBlockMs: 1000 })
+    const failures = new FailureLimiter(
+      { maxFailures: 1, baseBlockMs: 1000, maxBlockMs: 1000 },
+      { now: c.now },
+    )
     c.advance(600_000)
     failures.recordFailure('a')
     c.advance(-600_000)

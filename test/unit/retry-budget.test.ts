@@ -6,7 +6,7 @@ import { RetryBudget } from '../../src/core/lwa/retry-budget.ts'
 describe('RetryBudget', () => {
   it('defaults (issue 8): 2 retries saved up at most, 0.1 earned per request, one per 20 s', () => {
     let now = 0
-    const budget = new RetryBudget({}, () => now)
+    const budget = new RetryBudget({}, { now: () => now })
     expect(budget.available).toBe(2)
     expect(budget.tryRetry()).toBe(true)
     expect(budget.tryRetry()).toBe(true)
@@ -25,7 +25,7 @@ describe('RetryBudget', () => {
 
   it('earns a fraction per request, spends one per retry, and refills slowly with time', () => {
     let now = 0
-    const budget = new RetryBudget({ ratio: 0.5, minPerSecond: 1, max: 2 }, () => now)
+    const budget = new RetryBudget({ ratio: 0.5, minPerSecond: 1, max: 2 }, { now: () => now })
     expect(budget.tryRetry()).toBe(true)
     expect(budget.tryRetry()).toBe(true)
     expect(budget.tryRetry()).toBe(false)
@@ -54,7 +54,7 @@ describe('RetryBudget', () => {
           clientSecret: 'secret-secret-secret',
         }),
         retry: { maxAttempts: 3 },
-        retryBudget: new RetryBudget({ ratio: 0, minPerSecond: 0, max: 3 }, () => 0),
+        retryBudget: new RetryBudget({ ratio: 0, minPerSecond: 0, max: 3 }, { now: () => 0 }),
       },
       deps,
     )

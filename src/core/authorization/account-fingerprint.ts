@@ -22,11 +22,16 @@ export interface AccountIdentity {
   fingerprint(region: Region, accountType: AccountType, accessToken: string): Promise<string | null>
 }
 
+interface SellersApiAccountIdentityOptions {
+  /** Calls `getMarketplaceParticipations` with the fresh token. */
+  readonly spapi: SpApiClient
+}
+
 /** The Sellers API implementation. Vendor accounts have no Sellers API, so they get no fingerprint. */
 export class SellersApiAccountIdentity implements AccountIdentity {
   readonly #spapi: SpApiClient
 
-  constructor(options: { spapi: SpApiClient }) {
+  constructor(options: SellersApiAccountIdentityOptions) {
     this.#spapi = options.spapi
   }
 
@@ -47,7 +52,7 @@ export class SellersApiAccountIdentity implements AccountIdentity {
 }
 
 /** The fingerprint of a `getMarketplaceParticipations` response body, or null if it is not one. */
-export function fingerprintFromParticipations(body: string): string | null {
+function fingerprintFromParticipations(body: string): string | null {
   let parsed: unknown
   try {
     parsed = JSON.parse(body)

@@ -30,7 +30,7 @@ import {
 } from './state.ts'
 
 /** Amazon requires sellers to re-authorize public apps every 365 days (spapi-facts.md §2.2). */
-export const REAUTHORIZATION_INTERVAL_MS = 365 * 24 * 60 * 60 * 1000
+const REAUTHORIZATION_INTERVAL_MS = 365 * 24 * 60 * 60 * 1000
 
 const SELLING_PARTNER_ID = /^[A-Za-z0-9]{1,64}$/
 // LWA codes are short opaque strings; accept the URL-safe printable set and a generous length.
@@ -61,7 +61,7 @@ const FOREIGN_PARAMS = [
 /** The `error` values that mean the seller said no; any other value is an unknown failure, not a cancel. */
 const CANCELLATION_ERRORS = new Set(['access_denied'])
 
-export interface AuthorizationSettings {
+interface AuthorizationSettings {
   readonly appId: string
   readonly redirectUri: string
   readonly draftApp: boolean
@@ -76,7 +76,7 @@ export interface FlowStart {
   readonly browserBinding: string
 }
 
-export interface WebsiteFlowInput {
+interface WebsiteFlowInput {
   readonly region: Region
   readonly accountType: AccountType
   readonly marketplace?: string | undefined
@@ -89,7 +89,7 @@ export interface WebsiteFlowInput {
 }
 
 /** A confirmed Login-URI request continuing to Amazon's `amazon_callback_uri` (see login-requests.ts). */
-export interface AppstoreStateInput {
+interface AppstoreStateInput {
   readonly amazonCallbackUri: string
   readonly amazonState: string
   readonly draft: boolean
@@ -99,15 +99,24 @@ export interface AppstoreStateInput {
   readonly browserBinding: string
 }
 
-export interface CallbackInput {
+interface CallbackInput {
   readonly query: URLSearchParams
   readonly browserBinding: string | undefined
 }
 
-export interface CallbackResult {
+interface CallbackResult {
   readonly connection: ConnectionRecord
   readonly outcome: 'created' | 'reauthorized'
   readonly returnTo: string | null
+}
+
+interface AuthorizationFlowsOptions {
+  readonly settings: AuthorizationSettings
+  readonly store: Store
+  readonly keyring: Keyring
+  readonly lwa: LwaClient
+  readonly events: EventRecorder
+  readonly identity: AccountIdentity
 }
 
 export class AuthorizationFlows {
@@ -119,17 +128,7 @@ export class AuthorizationFlows {
   readonly #events: EventRecorder
   readonly #identity: AccountIdentity
 
-  constructor(
-    options: {
-      settings: AuthorizationSettings
-      store: Store
-      keyring: Keyring
-      lwa: LwaClient
-      events: EventRecorder
-      identity: AccountIdentity
-    },
-    deps: Deps,
-  ) {
+  constructor(options: AuthorizationFlowsOptions, deps: Deps) {
     this.#settings = options.settings
     this.#store = options.store
     this.#keyring = options.keyring

@@ -31,13 +31,13 @@ import {
   isWellFormedRandomValue,
 } from './state.ts'
 
-export const LOGIN_REQUEST_TTL_MS = 10 * 60 * 1000
+const LOGIN_REQUEST_TTL_MS = 10 * 60 * 1000
 
 const SELLING_PARTNER_ID = /^[A-Za-z0-9]{1,64}$/
 const AMAZON_STATE = /^[\x21-\x7e]{1,2048}$/
 const LOGIN_PARAMS = ['amazon_callback_uri', 'amazon_state', 'selling_partner_id', 'version'] as const
 
-export interface LoginRequestSettings {
+interface LoginRequestSettings {
   /** The app's sign-in page (`SP_CONNECT_APP_SIGNIN_URL`); null when the Login URI is not set up. */
   readonly signInUrl: string | null
   /** This service's public base URL, for the approval's redirect URL. */
@@ -59,10 +59,17 @@ export interface LoginRequestView {
 }
 
 /** Which tenants a caller may see: null for every tenant. */
-export interface Visibility {
+interface Visibility {
   readonly tenants: readonly string[] | null
 }
 const ALL_TENANTS: Visibility = { tenants: null }
+
+interface LoginRequestsOptions {
+  readonly settings: LoginRequestSettings
+  readonly store: Store
+  readonly flows: AuthorizationFlows
+  readonly events: EventRecorder
+}
 
 export class LoginRequests {
   readonly #settings: LoginRequestSettings
@@ -71,15 +78,7 @@ export class LoginRequests {
   readonly #events: EventRecorder
   readonly #deps: Pick<Deps, 'now' | 'randomBytes'>
 
-  constructor(
-    options: {
-      settings: LoginRequestSettings
-      store: Store
-      flows: AuthorizationFlows
-      events: EventRecorder
-    },
-    deps: Pick<Deps, 'now' | 'randomBytes'>,
-  ) {
+  constructor(options: LoginRequestsOptions, deps: Pick<Deps, 'now' | 'randomBytes'>) {
     this.#settings = options.settings
     this.#store = options.store
     this.#flows = options.flows

@@ -14,9 +14,9 @@ import type { EventType } from '../events/events.ts'
 import type { DecryptFailure, Keyring } from './keyring.ts'
 
 /** Default: one alert per row and kind per hour. */
-export const INTEGRITY_ALERT_INTERVAL_MS = 60 * 60 * 1000
+const INTEGRITY_ALERT_INTERVAL_MS = 60 * 60 * 1000
 /** Rows remembered for rate limiting; beyond this the oldest are forgotten first. */
-export const INTEGRITY_ALERT_MAX_TRACKED = 10_000
+const INTEGRITY_ALERT_MAX_TRACKED = 10_000
 
 const EVENT_BY_CODE = {
   decryption_failed: 'app.integrity_alert',
@@ -24,11 +24,12 @@ const EVENT_BY_CODE = {
 } as const satisfies Record<DecryptFailure['code'], EventType>
 
 /** What the alerts need of the event recorder. */
-export interface AlertEventSink {
+interface AlertEventSink {
   record(type: EventType, connectionId: string | null, data?: Record<string, unknown>): Promise<string>
 }
 
-export interface IntegrityAlertsOptions {
+interface IntegrityAlertsOptions {
+  readonly events: AlertEventSink
   readonly intervalMs?: number
   readonly maxTracked?: number
 }
@@ -42,12 +43,8 @@ export class IntegrityAlerts {
   readonly #last = new Map<string, number>()
   readonly #pending = new Set<Promise<void>>()
 
-  constructor(
-    events: AlertEventSink,
-    deps: Pick<Deps, 'now' | 'logger'>,
-    options: IntegrityAlertsOptions = {},
-  ) {
-    this.#events = events
+  constructor(options: IntegrityAlertsOptions, deps: Pick<Deps, 'now' | 'logger'>) {
+    this.#events = options.events
     this.#deps = deps
     this.#intervalMs = options.intervalMs ?? INTEGRITY_ALERT_INTERVAL_MS
     this.#maxTracked = options.maxTracked ?? INTEGRITY_ALERT_MAX_TRACKED

@@ -40,19 +40,21 @@ export const EVENT_TYPES = [
 ] as const
 export type EventType = (typeof EVENT_TYPES)[number]
 
+interface EventRecorderOptions {
+  readonly store: EventStore
+  /** Each event gets one pending delivery per URL, in the same transaction. Default none. */
+  readonly webhookUrls?: readonly string[]
+}
+
 export class EventRecorder {
   readonly #store: EventStore
   readonly #deps: Pick<Deps, 'now' | 'randomBytes' | 'logger'>
   readonly #webhookUrls: readonly string[]
 
-  constructor(
-    store: EventStore,
-    deps: Pick<Deps, 'now' | 'randomBytes' | 'logger'>,
-    webhookUrls: readonly string[] = [],
-  ) {
-    this.#store = store
+  constructor(options: EventRecorderOptions, deps: Pick<Deps, 'now' | 'randomBytes' | 'logger'>) {
+    this.#store = options.store
     this.#deps = deps
-    this.#webhookUrls = webhookUrls
+    this.#webhookUrls = options.webhookUrls ?? []
   }
 
   async record(

@@ -39,7 +39,7 @@ import {
   type TokenGrant,
 } from './types.ts'
 
-export interface LwaCallOptions {
+interface LwaCallOptions {
   /** Aborts the current attempt and any wait between attempts; the call then rejects with its reason. */
   readonly signal?: AbortSignal | undefined
   /**
@@ -129,7 +129,7 @@ export class LwaClient {
     this.#policy = resolveRetryPolicy(options.retry)
     this.#userAgent = options.userAgent
     this.#deps = deps
-    this.retryBudget = options.retryBudget ?? new RetryBudget({}, deps.now, deps.metrics)
+    this.retryBudget = options.retryBudget ?? new RetryBudget({}, deps)
   }
 
   /**

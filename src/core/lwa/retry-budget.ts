@@ -10,9 +10,10 @@
  * sustained outage the circuit breaker stops most calls and its probes are single attempts, so what the saved
  * retries allow at the start is nearly all the retrying there is: 2 retries, then about one per 20 s of calls.
  */
+import type { Deps } from '../deps.ts'
 import type { Metrics } from '../metrics.ts'
 
-export interface RetryBudgetOptions {
+interface RetryBudgetOptions {
   /** Retries earned per request. Default 0.1: retries stay near 10 % of requests when everything fails. */
   readonly ratio?: number
   /** Retries allowed per second regardless of traffic. Default 0.05 (one per 20 s). */
@@ -40,14 +41,14 @@ export class RetryBudget {
   #balance: number
   #updatedAt: number
 
-  constructor(options: RetryBudgetOptions, now: () => number, metrics?: Metrics) {
+  constructor(options: RetryBudgetOptions, deps: Pick<Deps, 'now' | 'metrics'>) {
     this.#ratio = options.ratio ?? 0.1
     this.#minPerSecond = options.minPerSecond ?? 0.05
     this.#max = options.max ?? 2
-    this.#now = now
-    this.#metrics = metrics
+    this.#now = deps.now
+    this.#metrics = deps.metrics
     this.#balance = Math.min(this.#max, options.initial ?? this.#max)
-    this.#updatedAt = now()
+    this.#updatedAt = deps.now()
   }
 
   /** Counts one request (a first attempt). */

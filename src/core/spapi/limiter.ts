@@ -56,7 +56,12 @@ export interface LimiterOptions {
   readonly maxWaiting?: number
 }
 
-export type LimiterDeps = Pick<Deps, 'now' | 'sleep'>
+type LimiterDeps = Pick<Deps, 'now' | 'sleep'>
+
+interface StoreCallLimiterOptions extends LimiterOptions {
+  /** Where the buckets live: the database's store for several instances, memory for one. */
+  readonly buckets: RateBucketStore
+}
 
 /** Milliseconds as whole seconds for Retry-After: rounded up, at least 1. */
 function retryAfterSeconds(ms: number): number {
@@ -82,10 +87,10 @@ export class StoreCallLimiter implements CallLimiter {
   /** Callers inside `acquire` per key, in this process. */
   readonly #waiting = new Map<string, number>()
 
-  constructor(buckets: RateBucketStore, deps: LimiterDeps, options: LimiterOptions = {}) {
+  constructor(options: StoreCallLimiterOptions, deps: LimiterDeps) {
     const maxWaiting = options.maxWaiting ?? DEFAULT_MAX_WAITING
     if (!Number.isSafeInteger(maxWaiting) || maxWaiting < 1) throw new TypeError('maxWaiting must be >= 1')
-    this.#buckets = buckets
+    this.#buckets = options.buckets
     this.#deps = deps
     this.#maxWaiting = maxWaiting
   }
@@ -153,7 +158,7 @@ export class StoreCallLimiter implements CallLimiter {
 
 /** A limiter for one process: buckets in memory. */
 export function createMemoryLimiter(deps: LimiterDeps, options: LimiterOptions = {}): StoreCallLimiter {
-  return new StoreCallLimiter(new MemoryRateBucketStore(), deps, options)
+  return new StoreCallLimiter({ ...options, buckets: new MemoryRateBucketStore() }, deps)
 }
 
 /** A limiter shared by every instance on the store's database (`store.rateBuckets`). */
@@ -162,5 +167,5 @@ export function createStoreLimiter(
   deps: LimiterDeps,
   options: LimiterOptions = {},
 ): StoreCallLimiter {
-  return new StoreCallLimiter(store, deps, options)
+  return new StoreCallLimiter({ ...options, buckets: store }, deps)
 }

@@ -8,14 +8,15 @@
  * that never reports back (its caller found a token another process stored) is given up after `openMs`, so
  * the breaker cannot stay half-open with nobody probing.
  */
+import type { Deps } from '../deps.ts'
 import type { Metrics } from '../metrics.ts'
 
-export interface CircuitBreakerOptions {
+interface CircuitBreakerOptions {
   readonly failureThreshold?: number
   readonly openMs?: number
 }
 
-export type BreakerState = 'closed' | 'open' | 'half_open'
+type BreakerState = 'closed' | 'open' | 'half_open'
 
 export class CircuitBreaker {
   readonly #threshold: number
@@ -27,11 +28,11 @@ export class CircuitBreaker {
   #probeStartedAt: number | null = null
   #reported: BreakerState = 'closed'
 
-  constructor(options: CircuitBreakerOptions, now: () => number, metrics?: Metrics) {
+  constructor(options: CircuitBreakerOptions, deps: Pick<Deps, 'now' | 'metrics'>) {
     this.#threshold = options.failureThreshold ?? 5
     this.#openMs = options.openMs ?? 30_000
-    this.#now = now
-    this.#metrics = metrics
+    this.#now = deps.now
+    this.#metrics = deps.metrics
   }
 
   get state(): BreakerState {

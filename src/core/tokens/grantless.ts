@@ -7,23 +7,30 @@ import type { Deps } from '../deps.ts'
 import type { LwaClient } from '../lwa/client.ts'
 import { type AccessToken, DEFAULT_TOKEN_DEADLINE_MS } from './manager.ts'
 
+interface GrantlessTokensOptions {
+  readonly lwa: LwaClient
+  /** A cached token is renewed this long before it expires. */
+  readonly marginMs: number
+  /** No LWA retry waits past it, and each attempt's timeout is cut to what is left (issue 8). */
+  readonly deadlineMs?: number
+}
+
 /** Scopes are literal `sellingpartnerapi::…` values; several may be joined by spaces. */
 const SCOPE = /^sellingpartnerapi::[a-z_:]+( sellingpartnerapi::[a-z_:]+)*$/
 
 export class GrantlessTokens {
   readonly #lwa: LwaClient
-  readonly #deps: Deps
+  readonly #deps: Pick<Deps, 'now'>
   readonly #marginMs: number
   readonly #deadlineMs: number
   readonly #cache = new Map<string, AccessToken>()
   readonly #inflight = new Map<string, Promise<AccessToken>>()
 
-  /** `deadlineMs`: no LWA retry waits past it, and each attempt's timeout is cut to what is left (issue 8). */
-  constructor(lwa: LwaClient, deps: Deps, marginMs: number, deadlineMs = DEFAULT_TOKEN_DEADLINE_MS) {
-    this.#lwa = lwa
+  constructor(options: GrantlessTokensOptions, deps: Pick<Deps, 'now'>) {
+    this.#lwa = options.lwa
     this.#deps = deps
-    this.#marginMs = marginMs
-    this.#deadlineMs = deadlineMs
+    this.#marginMs = options.marginMs
+    this.#deadlineMs = options.deadlineMs ?? DEFAULT_TOKEN_DEADLINE_MS
   }
 
   getToken(scope: string): Promise<AccessToken> {

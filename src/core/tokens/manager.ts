@@ -48,13 +48,13 @@ export const DEFAULT_REFRESH_MARGIN_MS = 5 * 60 * 1000
  * How long a refresh may hold a connection's lease. The call to LWA is abandoned before the lease runs out
  * (see LEASE_SAFETY_MS), so a live holder never writes after another process could have taken over.
  */
-export const DEFAULT_LEASE_MS = 60_000
+const DEFAULT_LEASE_MS = 60_000
 /** The LWA call must end this long before the lease does: time for the write and the clock skew between hosts. */
 const LEASE_SAFETY_MS = 2_000
 /** A token with less than this left is not handed out even when LWA is down: the caller could not use it. */
-export const MIN_USABLE_MS = 60_000
+const MIN_USABLE_MS = 60_000
 /** Usage is written to the store at most this often per connection and process (it feeds the refresher). */
-export const TOUCH_INTERVAL_MS = 5 * 60 * 1000
+const TOUCH_INTERVAL_MS = 5 * 60 * 1000
 /**
  * A token served from memory is re-checked against the store this often, so a disconnect or re-authorization
  * made by another process (the CLI, another instance) takes effect within seconds, not at the token's expiry.
@@ -63,7 +63,7 @@ export const STATUS_RECHECK_MS = 5_000
 /** How long a caller waits for a token in all (attempts, backoff, lease waits) unless configured otherwise. */
 export const DEFAULT_TOKEN_DEADLINE_MS = 15_000
 /** Retry-After on a transient token-endpoint failure that came without one while the breaker is closed. */
-export const TRANSIENT_RETRY_AFTER_SECONDS = 5
+const TRANSIENT_RETRY_AFTER_SECONDS = 5
 /** Writes of a rotated refresh token: attempts and the backoff before the second one (doubling). */
 const ROTATED_WRITE_ATTEMPTS = 4
 const ROTATED_WRITE_BACKOFF_MS = 100
@@ -88,7 +88,7 @@ export interface AccessToken {
   readonly expiresAt: number
 }
 
-export interface TokenManagerOptions {
+interface TokenManagerOptions {
   readonly store: ConnectionStore
   readonly keyring: Keyring
   readonly lwa: LwaClient
@@ -112,7 +112,7 @@ export interface TokenManagerOptions {
   readonly singleAttemptWhileFailing?: boolean
 }
 
-export interface GetTokenOptions {
+interface GetTokenOptions {
   /** Refresh even if the cached token looks valid (e.g. SP-API just rejected it). */
   readonly forceRefresh?: boolean
   /** Refresh unless the token stays valid this long (the background refresher asks for more than the margin). */
@@ -155,7 +155,7 @@ export class TokenManager {
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
     this.#owner = options.owner ?? `proc_${base64url(deps.randomBytes(9))}`
     this.#gate = new PriorityGate(options.maxConcurrentRefreshes ?? 16)
-    this.breaker = options.breaker ?? new CircuitBreaker({}, deps.now, deps.metrics)
+    this.breaker = options.breaker ?? new CircuitBreaker({}, deps)
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_TOKEN_DEADLINE_MS
     this.#singleAttemptWhileFailing = options.singleAttemptWhileFailing ?? true
     if (Number.isNaN(this.#deadlineMs) || this.#deadlineMs <= 0) {
