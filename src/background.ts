@@ -10,7 +10,7 @@ import type { Runtime } from './runtime.ts'
 import type { Store } from './store/store.ts'
 
 /** Average pause between sweeps (jittered by the sweeper). */
-export const SWEEP_INTERVAL_MS = 5 * 60 * 1000
+const SWEEP_INTERVAL_MS = 5 * 60 * 1000
 
 /**
  * How long used or expired authorization states are kept after their time is over, so a seller who comes back

@@ -10,8 +10,8 @@ import type { DatabaseConfig } from './store/open.ts'
 
 export type { DatabaseConfig }
 
-export const AMAZON_LWA_TOKEN_URL = 'https://api.amazon.com/auth/o2/token'
-export const AMAZON_URL_TEMPLATE = 'https://{host}'
+const AMAZON_LWA_TOKEN_URL = 'https://api.amazon.com/auth/o2/token'
+const AMAZON_URL_TEMPLATE = 'https://{host}'
 
 export interface ApiKey {
   readonly name: string
@@ -163,7 +163,7 @@ export class ConfigError extends Error {
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
 
-export function isLoopbackUrl(url: URL): boolean {
+function isLoopbackUrl(url: URL): boolean {
   return LOOPBACK_HOSTS.has(url.hostname)
 }
 
@@ -460,7 +460,7 @@ export function parseDatabaseUrl(value: string): DatabaseConfig {
 }
 
 /** API keys as `name:key` pairs; only their hashes are kept. */
-export function parseApiKeys(spec: string): ApiKey[] {
+function parseApiKeys(spec: string): ApiKey[] {
   const keys = spec
     .split(',')
     .map((part) => part.trim())

@@ -63,7 +63,7 @@ export const REDACTED_CONTAINERS = [
 ] as const
 
 /** Every redacted path: each secret field at the top level and inside each container. */
-export const REDACTED_PATHS: readonly string[] = [
+const REDACTED_PATHS: readonly string[] = [
   ...SECRET_FIELDS.map((f) => segment(f).replace(/^\./, '')),
   ...REDACTED_CONTAINERS.flatMap((container) => SECRET_FIELDS.map((f) => `${container}${segment(f)}`)),
 ]
@@ -76,8 +76,8 @@ export const REDACTED_PATHS: readonly string[] = [
  * Node itself) loses the last fraction of a second. Standard error (`dev`, the simulator: read by a person as
  * it happens) is written line by line as before.
  */
-export const LOG_BUFFER_BYTES = 4096
-export const LOG_FLUSH_MS = 200
+const LOG_BUFFER_BYTES = 4096
+const LOG_FLUSH_MS = 200
 
 export function createLogger(level: string, destination: NodeJS.WritableStream = process.stdout): Logger {
   return pino(

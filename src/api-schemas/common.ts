@@ -15,7 +15,7 @@ export const timestampSchema = z.string().meta({ format: 'date-time', descriptio
 export const optionalTimestampSchema = timestampSchema.nullable()
 
 /** Every stable error code sp-connect reports (src/core/errors.ts), in table order. */
-export const ERROR_CODE_LIST = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]
+const ERROR_CODE_LIST = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]
 
 export const errorCodeSchema = z
   .enum(ERROR_CODE_LIST)

@@ -66,8 +66,6 @@ export const eventWithDeliveriesSchema = eventSchema.extend({ deliveries: z.arra
 
 export type ListEventsQuery = z.input<typeof listEventsQuerySchema>
 export type ListDeliveriesQuery = z.input<typeof listDeliveriesQuerySchema>
-export type Event = z.output<typeof eventSchema>
 export type EventList = z.output<typeof eventListSchema>
-export type Delivery = z.output<typeof deliverySchema>
 export type DeliveryList = z.output<typeof deliveryListSchema>
 export type EventWithDeliveries = z.output<typeof eventWithDeliveriesSchema>

@@ -9,7 +9,7 @@ export const notificationBodySchema = z
   .record(z.string(), z.unknown())
   .meta({ description: 'An SP-API notification (`NotificationType`, `Payload`, …), as Amazon wrote it.' })
 
-export const NOTIFICATION_RESULTS = ['stored', 'duplicate', 'recorded', 'ignored'] as const
+const NOTIFICATION_RESULTS = ['stored', 'duplicate', 'recorded', 'ignored'] as const
 
 export const notificationResultSchema = z.object({
   notification_type: z.string(),

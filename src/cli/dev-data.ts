@@ -16,14 +16,14 @@ import type { AppConfig } from '../config.ts'
 import { decodeKeyMaterial, type KeyringKey } from '../core/crypto/keyring.ts'
 import { sha256 } from '../core/encoding.ts'
 
-export const DEFAULT_DATA_DIR = '.sp-connect'
+const DEFAULT_DATA_DIR = '.sp-connect'
 export const DEFAULT_DEV_PORT = 3000
 /** Where the dev server mounts the simulator. */
 export const SIMULATOR_MOUNT = '/__amazon'
 
 const devKeySchema = z.object({ id: z.string(), key: z.string() })
 /** One key of the dev keyring: an id and 32 bytes of base64. */
-export type DevEncryptionKey = z.infer<typeof devKeySchema>
+type DevEncryptionKey = z.infer<typeof devKeySchema>
 
 const devDataSchema = z.object({
   version: z.literal(1),
@@ -41,7 +41,7 @@ const devDataSchema = z.object({
    */
   webhookSecret: z.string().min(32).optional(),
 })
-export type DevData = z.infer<typeof devDataSchema>
+type DevData = z.infer<typeof devDataSchema>
 
 /** What config.json may hold: the keyring, or the single key of folders made before rotation existed. */
 const devDataFileSchema = devDataSchema
@@ -165,7 +165,7 @@ export function devKeyring(data: DevData): KeyringKey[] {
 }
 
 /** What `sp-connect dev`'s flags change in its configuration; the other commands use the defaults. */
-export interface DevOptions {
+interface DevOptions {
   /** Webhook endpoints (`--webhook-url`) and the folder's webhook secret. */
   readonly webhooks?: { readonly urls: readonly string[]; readonly secret: string }
   /** Origins allowed in `return_to` (`--return-origin`). */

@@ -6,7 +6,7 @@
 import { SpConnectError } from '../domain/errors.ts'
 
 /** Longest tenant id an application may use (the same bound the connect-session API has always had). */
-export const MAX_TENANT_ID_LENGTH = 256
+const MAX_TENANT_ID_LENGTH = 256
 
 /** Generated ids are `<prefix>_` + base64url (128 random bits: 22 characters); some room for other sources. */
 const OPAQUE_ID_BODY = /^[A-Za-z0-9_-]{1,64}$/

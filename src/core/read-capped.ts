@@ -4,7 +4,7 @@
  */
 
 /** The stream's bytes, or `undefined` (the stream cancelled) once it passes `maxBytes`. */
-export async function readCapped(
+export async function readUpTo(
   body: ReadableStream<Uint8Array> | null,
   maxBytes: number,
 ): Promise<Uint8Array<ArrayBuffer> | undefined> {

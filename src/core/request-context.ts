@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Logger } from './deps.ts'
 
-export interface RequestContext {
+interface RequestContext {
   readonly requestId: string
 }
 
@@ -23,11 +23,6 @@ export function chooseRequestId(inbound: string | undefined | null): string {
 /** Runs `fn` (and everything it awaits) as part of the request `context`. */
 export function runInRequestContext<T>(context: RequestContext, fn: () => T): T {
   return storage.run(context, fn)
-}
-
-/** The id of the request being served, or undefined outside one (background work, the CLI). */
-export function currentRequestId(): string | undefined {
-  return storage.getStore()?.requestId
 }
 
 const wrapped = new WeakSet<Logger>()

@@ -23,7 +23,7 @@ export const EXIT_CODES = {
  * One row of {@link ERROR_CODES}. Only `status` and `message` are required; the other columns default to:
  * `exit` 1 ({@link EXIT_CODES}.failure), `retryable` false, `appWide` false.
  */
-export interface ErrorCodeSpec {
+interface ErrorCodeSpec {
   /** HTTP status the service answers with. */
   readonly status: number
   /** The fixed, user-safe message. */
@@ -311,7 +311,7 @@ export function isAppWide(code: ErrorCode): boolean {
   return specOf(code).appWide ?? false
 }
 
-export interface SpConnectErrorOptions {
+interface SpConnectErrorOptions {
   /** Operator-facing detail for logs. Must never contain tokens, codes, secrets or state values. */
   detail?: string
   cause?: unknown

@@ -71,7 +71,7 @@ export const DEFAULT_MARKETPLACE: Readonly<Record<Region, string>> = Object.free
   fe: 'JP',
 })
 
-export interface RegionEndpoints {
+interface RegionEndpoints {
   readonly production: string
   readonly sandbox: string
 }

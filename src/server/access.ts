@@ -19,7 +19,7 @@ import { findApiKey } from './api-keys.ts'
 import type { ServerEnv } from './context.ts'
 
 /** An `access.denied` event per key and connection at most this often. */
-export const DENIAL_AUDIT_INTERVAL_MS = 60_000
+const DENIAL_AUDIT_INTERVAL_MS = 60_000
 /**
  * At most this many `access.denied` events per key per minute, however many connections it probes: the
  * per-connection memory is bounded, so without this a key cycling through more connections than it holds could

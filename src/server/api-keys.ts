@@ -17,12 +17,3 @@ export function bearerToken(header: string | undefined): string | undefined {
   const match = header?.match(/^Bearer ([\x21-\x7e]+)$/)
   return match?.[1]
 }
-
-/** The password of an HTTP Basic header (the dashboard accepts any user name with an API key as password). */
-export function basicPassword(header: string | undefined): string | undefined {
-  const match = header?.match(/^Basic ([A-Za-z0-9+/=]+)$/)
-  if (!match?.[1]) return undefined
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8')
-  const colon = decoded.indexOf(':')
-  return colon >= 0 ? decoded.slice(colon + 1) : undefined
-}

@@ -12,7 +12,7 @@ import type { AppConfig } from '../config.ts'
 import { cookiePath } from './public-url.ts'
 
 /** What decides a cookie's name prefix, Secure flag and Path. */
-export type CookieConfig = Pick<AppConfig, 'insecureCookies' | 'basePath'>
+type CookieConfig = Pick<AppConfig, 'insecureCookies' | 'basePath'>
 
 const NAME = 'sp-connect-binding'
 /** Long enough to outlive any state (10 minutes) with room; renewed on every flow start. */

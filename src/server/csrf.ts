@@ -10,9 +10,6 @@ import type { Context } from 'hono'
 import { SpConnectError } from '../domain/errors.ts'
 import { readTextCapped } from './read-body.ts'
 
-/** The form field every console POST carries. */
-export const CSRF_FIELD = 'csrf'
-
 const SESSION_PURPOSE = 'sp-connect console csrf v1'
 const SIGN_IN_PURPOSE = 'sp-connect console sign-in csrf v1'
 

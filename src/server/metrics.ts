@@ -201,13 +201,13 @@ export class PrometheusMetrics implements Metrics, WebhookMetrics {
 }
 
 /** The runtime's metrics if they are exportable (a {@link PrometheusMetrics}), else undefined. */
-export function exportableMetrics(runtime: Runtime): PrometheusMetrics | undefined {
+function exportableMetrics(runtime: Runtime): PrometheusMetrics | undefined {
   const metrics = runtime.deps.metrics
   return metrics instanceof PrometheusMetrics ? metrics : undefined
 }
 
 /** Answers a scrape with the exposition text. */
-export async function scrape(runtime: Runtime, metrics: PrometheusMetrics): Promise<Response> {
+async function scrape(runtime: Runtime, metrics: PrometheusMetrics): Promise<Response> {
   const text = await metrics.render(runtime)
   return new Response(text, { status: 200, headers: { 'content-type': metrics.contentType } })
 }

@@ -44,10 +44,10 @@ import { restrictedDataTokenRequestSchema, restrictedDataTokenResponseSchema } f
 import { ERROR_CODES, type ErrorCode } from '../domain/errors.ts'
 import type { Scope } from '../domain/scopes.ts'
 
-export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete'
+type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete'
 
 /** One `/v1` operation: what the route accepts and answers, and the error codes it is known to give. */
-export interface ApiOperation {
+interface ApiOperation {
   readonly operationId: string
   readonly method: HttpMethod
   /** The path as mounted in Hono (`/v1/connections/:id`); `{id}` in the document. */
@@ -74,7 +74,7 @@ export interface ApiOperation {
 }
 
 /** Every authenticated `/v1` operation may answer these. */
-export const COMMON_ERRORS: readonly ErrorCode[] = [
+const COMMON_ERRORS: readonly ErrorCode[] = [
   'invalid_request',
   'unauthenticated',
   'forbidden',

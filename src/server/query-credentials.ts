@@ -9,7 +9,7 @@ import type { MiddlewareHandler } from 'hono'
 import { SpConnectError } from '../domain/errors.ts'
 
 /** Query parameter names refused everywhere, compared case-insensitively. */
-export const CREDENTIAL_QUERY_PARAMETERS: ReadonlySet<string> = new Set([
+const CREDENTIAL_QUERY_PARAMETERS: ReadonlySet<string> = new Set([
   'api_key',
   'apikey',
   'key',

@@ -12,13 +12,13 @@ import { openToken } from '../core/tokens/sealed.ts'
 import { isSpConnectError } from '../domain/errors.ts'
 import type { Runtime } from '../runtime.ts'
 
-export interface ReadinessCheck {
+interface ReadinessCheck {
   readonly ok: boolean
   readonly detail?: string
   readonly [extra: string]: unknown
 }
 
-export interface ReadinessReport {
+interface ReadinessReport {
   readonly status: 'ready' | 'not_ready'
   readonly checks: Readonly<Record<'database' | 'migrations' | 'keyring' | 'lwa_breaker', ReadinessCheck>>
   /** Names of the failed checks. */

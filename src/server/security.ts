@@ -6,9 +6,9 @@ import type { MiddlewareHandler } from 'hono'
 import { SpConnectError } from '../domain/errors.ts'
 
 /** Longest URL (path + query) we accept; real callbacks are well under 1 KiB. */
-export const MAX_URL_LENGTH = 4096
+const MAX_URL_LENGTH = 4096
 
-export interface SecurityHeaderOptions {
+interface SecurityHeaderOptions {
   formActionOrigins: readonly string[]
   /** Other origins images may come from (the brand logo). */
   imageOrigins?: readonly string[]
@@ -16,7 +16,7 @@ export interface SecurityHeaderOptions {
 }
 
 /** The header set, built once per app (name, value), in the order they are written. */
-export function securityHeaderList(options: SecurityHeaderOptions): ReadonlyArray<readonly [string, string]> {
+function securityHeaderList(options: SecurityHeaderOptions): ReadonlyArray<readonly [string, string]> {
   const formAction = ["'self'", ...options.formActionOrigins].join(' ')
   const csp = [
     "default-src 'none'",

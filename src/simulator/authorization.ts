@@ -39,7 +39,7 @@ export const REFUSALS = {
   },
 } as const satisfies Record<string, Refusal>
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; refusal: Refusal }
+type Checked<T> = { ok: true; value: T } | { ok: false; refusal: Refusal }
 
 export function findApp(registry: AppRegistry, appId: string | undefined): Checked<SimulatedApp> {
   const app = registry.byAppId(appId)
@@ -64,7 +64,7 @@ export function validSellingPartnerId(value: string | undefined): value is strin
   return value !== undefined && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)
 }
 
-export interface Completion {
+interface Completion {
   readonly app: SimulatedApp
   readonly host: CentralHostInfo
   readonly sellingPartnerId: string

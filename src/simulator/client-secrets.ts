@@ -18,11 +18,11 @@ export function isLive(secret: SimulatedClientSecret, now: number): boolean {
   return secret.expiresAt === null || secret.expiresAt > now
 }
 
-export function newClientSecret(): string {
+function newClientSecret(): string {
   return `amzn1.oa2-cs.v1.${randomBytes(32).toString('hex')}`
 }
 
-export interface Rotation {
+interface Rotation {
   readonly newClientSecret: string
   readonly newExpiresAt: number
   readonly oldExpiresAt: number

@@ -98,7 +98,7 @@ function withoutUndefined(faults: z.infer<typeof faultsBody>): TokenFaults {
   return out
 }
 
-export interface ControlDeps {
+interface ControlDeps {
   readonly simulator: Omit<Simulator, 'app'>
   readonly faults: () => TokenFaults
   readonly clockOffsetMs: () => number

@@ -7,7 +7,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Context } from 'hono'
 import { getCookie, setCookie } from 'hono/cookie'
 
-export const CSRF_COOKIE = 'amzn_sim_csrf'
+const CSRF_COOKIE = 'amzn_sim_csrf'
 export const CSRF_FIELD = 'sim_csrf'
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{22,64}$/
 

@@ -16,7 +16,7 @@ export const NEW_SECRET_TYPE = 'APPLICATION_OAUTH_CLIENT_NEW_SECRET'
 export const SECRET_EXPIRY_TYPE = 'APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY'
 /** Amazon's sample payloads carry the Application Management API's version here. */
 export const PAYLOAD_VERSION = '2023-11-30'
-export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [250, 1000, 3000, 10_000]
+const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [250, 1000, 3000, 10_000]
 const ATTEMPT_TIMEOUT_MS = 10_000
 const LOG_SIZE = 100
 
@@ -92,7 +92,7 @@ export function secretExpiryNotification(
 }
 
 /** Checks a target: an absolute http(s) URL without credentials, string headers, sane delays. */
-export function validateTarget(target: NotificationTarget): NotificationTarget {
+function validateTarget(target: NotificationTarget): NotificationTarget {
   let url: URL
   try {
     url = new URL(target.url)

@@ -7,7 +7,7 @@ import type { HtmlEscapedString } from 'hono/utils/html'
 import { CSRF_FIELD } from './csrf.ts'
 import { STYLESHEET_PATH } from './routes.ts'
 
-export type Page = HtmlEscapedString | Promise<HtmlEscapedString>
+type Page = HtmlEscapedString | Promise<HtmlEscapedString>
 
 interface LayoutProps {
   /** Simulator base URL; undefined when unknown (then the page goes without the stylesheet). */
@@ -37,7 +37,7 @@ ${body}
 </html>`
 }
 
-export interface ErrorPageProps {
+interface ErrorPageProps {
   readonly base: string
   readonly host: string | undefined
   readonly appId: string | undefined
@@ -61,7 +61,7 @@ export function notFoundPage(base: string | undefined): Page {
   return layout({ base, host: undefined, title: 'Page not found', body })
 }
 
-export interface ConsentPageProps {
+interface ConsentPageProps {
   readonly base: string
   readonly host: string
   readonly appName: string
@@ -99,7 +99,7 @@ app in Manage Your Apps or the authorization expires after 365 days.</p>
   return layout({ base: p.base, host: p.host, title, body })
 }
 
-export interface AppstorePageProps {
+interface AppstorePageProps {
   readonly base: string
   readonly host: string
   readonly appName: string
@@ -115,7 +115,7 @@ export function appstorePage(p: AppstorePageProps): Page {
   return layout({ base: p.base, host: p.host, title: `${p.appName} - Selling Partner Appstore`, body })
 }
 
-export interface SignInPageProps {
+interface SignInPageProps {
   readonly base: string
   readonly host: string
   readonly action: string
@@ -143,7 +143,7 @@ export interface ManagedAppRow {
   readonly reauthorizeHref: string
 }
 
-export interface ManageAppsPageProps {
+interface ManageAppsPageProps {
   readonly base: string
   readonly host: string
   readonly sellingPartnerId: string

@@ -52,7 +52,7 @@ export const accessExpirySchema = z.object({
 })
 export type AccessExpiry = z.infer<typeof accessExpirySchema>
 
-export const savedClientSecretSchema = z.object({
+const savedClientSecretSchema = z.object({
   secret: z.string().min(1),
   expiresAt: z.number().nullable(),
   createdAt: z.number().optional(),

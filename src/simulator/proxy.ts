@@ -50,7 +50,7 @@ const CONNECT_TARGET = /^([A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/
 type Fetch = (request: Request) => Response | Promise<Response>
 
 /** Whether a CONNECT target may be tunnelled; the reason when not. */
-export function checkConnectTarget(
+function checkConnectTarget(
   target: string,
 ): { ok: true; host: string } | { ok: false; status: 400 | 403; reason: string } {
   const match = CONNECT_TARGET.exec(target)

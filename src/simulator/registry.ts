@@ -5,9 +5,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { SimulatedApp, SimulatedClientSecret } from './types.ts'
 
-export type RedirectUriCheck =
-  | { ok: true; redirectUri: string }
-  | { ok: false; errorCode: 'MD5101' | 'MD5110' }
+type RedirectUriCheck = { ok: true; redirectUri: string } | { ok: false; errorCode: 'MD5101' | 'MD5110' }
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a, 'utf8')

@@ -31,7 +31,7 @@ export async function sendPage(
   return c.html(await page, status, pageHeaders(formTargets))
 }
 
-export type FormFields = ReadonlyMap<string, string>
+type FormFields = ReadonlyMap<string, string>
 
 /** String fields of a urlencoded/multipart form (files and repeated names beyond the first ignored). */
 export async function readForm(c: Context): Promise<FormFields> {

@@ -30,7 +30,7 @@ import { SELLERS_OPERATIONS } from './spapi/sellers.ts'
 import { TOKENS_OPERATIONS } from './spapi/tokens-api.ts'
 import { isGrantless, verifyAccessToken } from './tokens.ts'
 
-export { sellerAccount, sellerParticipations } from './spapi/sellers.ts'
+export { sellerParticipations } from './spapi/sellers.ts'
 
 export const SPAPI_DENIED = {
   missing: 'Access token is missing in the request header.',
@@ -57,11 +57,6 @@ const IMPLEMENTED: ReadonlyMap<SpApiOperation, OperationImpl> = (() => {
   }
   return map
 })()
-
-/** Names of the operations the simulator implements. */
-export function implementedOperations(): string[] {
-  return [...IMPLEMENTED.keys()].map((op) => op.name)
-}
 
 /**
  * The operation a control-API caller means: a table name (`orders.v0.getOrders`), or an operationId that only

@@ -14,7 +14,7 @@ export const AMAZON_STATE_TTL_MS = 10 * 60_000
 export const ACCESS_TOKEN_TTL_S = 3600
 export const GRANT_TTL_MS = 365 * 24 * 3600_000
 
-export interface IssuedCode {
+interface IssuedCode {
   readonly grantId: string
   readonly grantSerial: number
   readonly clientId: string
@@ -25,16 +25,16 @@ export interface IssuedCode {
   readonly expiresAt: number
 }
 
-export interface IssuedAmazonState {
+interface IssuedAmazonState {
   readonly appId: string
   readonly sellingPartnerId: string
   readonly centralHost: string
   readonly expiresAt: number
 }
 
-export type Outcome = keyof TokenEndpointCounters['byOutcome']
+type Outcome = keyof TokenEndpointCounters['byOutcome']
 
-export function emptyCounters(): TokenEndpointCounters {
+function emptyCounters(): TokenEndpointCounters {
   return {
     total: 0,
     byGrant: { authorization_code: 0, refresh_token: 0, client_credentials: 0, other: 0 },
@@ -43,14 +43,14 @@ export function emptyCounters(): TokenEndpointCounters {
 }
 
 /** Minimal view of a token's serials, enough for revocation and expiry checks. */
-export interface GrantRef {
+interface GrantRef {
   readonly sellingPartnerId: string
   readonly clientId: string
   readonly serial: number
 }
 
 /** How a client secret has been used (memory only). */
-export interface SecretUsage {
+interface SecretUsage {
   authenticated: number
   refusedAfterExpiry: number
   lastAuthenticatedAt: number | null

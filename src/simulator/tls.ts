@@ -29,7 +29,7 @@ const CA_LIFETIME_MS = 825 * DAY_MS
 const LEAF_LIFETIME_MS = 90 * DAY_MS
 /** A CA closer than this to its end is replaced, so a started simulator never outlives its CA. */
 const CA_RENEW_BEFORE_MS = LEAF_LIFETIME_MS + DAY_MS
-export const CA_CERT_FILE = 'simulator-ca.pem'
+const CA_CERT_FILE = 'simulator-ca.pem'
 export const CA_KEY_FILE = 'simulator-ca.key'
 const LOCAL_NAMES = ['localhost'] as const
 const LOCAL_IPS = ['127.0.0.1', '::1'] as const

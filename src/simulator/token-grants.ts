@@ -9,7 +9,7 @@ import { clientCredentials, type TokenParams } from './token-request.ts'
 import { signAccessToken, signRefreshToken, verifyRefreshToken } from './tokens.ts'
 import { GRANT_TYPES, type GrantType, type SimulatedApp } from './types.ts'
 
-export interface TokenSuccess {
+interface TokenSuccess {
   readonly ok: true
   readonly body: {
     access_token: string
@@ -19,7 +19,7 @@ export interface TokenSuccess {
   }
 }
 
-export interface TokenFailure {
+interface TokenFailure {
   readonly ok: false
   readonly status: number
   readonly error: string
@@ -28,7 +28,7 @@ export interface TokenFailure {
   readonly challenge: boolean
 }
 
-export type TokenResult = TokenSuccess | TokenFailure
+type TokenResult = TokenSuccess | TokenFailure
 
 /** Scopes LWA accepts for client_credentials in SP-API (spapi-facts.md §5). */
 export const GRANTLESS_SCOPES: readonly string[] = [

@@ -31,7 +31,7 @@ export function parseTokenBody(contentType: string | undefined, body: string): T
   return fields
 }
 
-export interface ClientCredentials {
+interface ClientCredentials {
   readonly clientId: string | undefined
   readonly clientSecret: string | undefined
   /** The credentials came in an Authorization: Basic header. */

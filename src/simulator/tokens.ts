@@ -11,8 +11,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
 import { REGIONS } from '../domain/regions.ts'
 
-export const REFRESH_PREFIX = 'Atzr|'
-export const ACCESS_PREFIX = 'Atza|'
+const REFRESH_PREFIX = 'Atzr|'
+const ACCESS_PREFIX = 'Atza|'
 export const MAX_TOKEN_BYTES = 2048
 
 const region = z.enum(REGIONS)
@@ -54,10 +54,10 @@ const accessGrantlessClaims = z.object({
   exp: z.number(),
 })
 
-export type RefreshClaims = z.infer<typeof refreshClaims>
-export type AccessGrantClaims = z.infer<typeof accessGrantClaims>
-export type AccessGrantlessClaims = z.infer<typeof accessGrantlessClaims>
-export type AccessClaims = AccessGrantClaims | AccessGrantlessClaims
+type RefreshClaims = z.infer<typeof refreshClaims>
+type AccessGrantClaims = z.infer<typeof accessGrantClaims>
+type AccessGrantlessClaims = z.infer<typeof accessGrantlessClaims>
+type AccessClaims = AccessGrantClaims | AccessGrantlessClaims
 
 function mac(secret: string, signed: string): string {
   return createHmac('sha256', secret).update(signed, 'utf8').digest('base64url')

@@ -103,7 +103,7 @@ function jsonStrings(column: string, value: string): string[] {
 }
 
 /** Maps an `api_keys` row to an {@link ApiKeyRecord}, or throws `internal` if the row is corrupt. */
-export function toApiKeyRecord(row: ApiKeyRow): ApiKeyRecord {
+function toApiKeyRecord(row: ApiKeyRow): ApiKeyRecord {
   const scopes = jsonStrings('scopes', string('scopes', row.scopes))
   if (!scopes.every(isScope)) throw corrupt('scopes')
   const tenants = row.tenants === null ? null : jsonStrings('tenants', string('tenants', row.tenants))

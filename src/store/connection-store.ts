@@ -46,7 +46,7 @@ type ConnectionUpdate = (
   qc: QueryCreator<Database>,
 ) => UpdateQueryBuilder<Database, 'connections', 'connections', ConnectionRow>
 
-export interface KyselyConnectionStoreOptions {
+interface KyselyConnectionStoreOptions {
   /** Send a NOTIFY on {@link CONNECTION_CHANGED_CHANNEL} from the writes that wake waiters (PostgreSQL only). */
   readonly notify: boolean
   /** This handle's waiters. */

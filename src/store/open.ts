@@ -14,7 +14,7 @@ export type DatabaseConfig =
       readonly statementTimeoutMs?: number
     }
 
-export interface OpenStoreOptions {
+interface OpenStoreOptions {
   /** Where the PostgreSQL store reports lost connections (SQLite logs nothing). */
   readonly logger?: PostgresStoreLogger
 }

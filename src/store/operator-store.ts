@@ -101,7 +101,7 @@ function int(table: string, column: string, value: unknown): number {
 }
 
 /** Maps an `operator_accounts` row, or throws `internal` if it is corrupt. */
-export function toOperatorAccountRecord(row: AccountRow): OperatorAccountRecord {
+function toOperatorAccountRecord(row: AccountRow): OperatorAccountRecord {
   const t = 'operator_accounts'
   return {
     id: str(t, 'id', row.id),
@@ -114,7 +114,7 @@ export function toOperatorAccountRecord(row: AccountRow): OperatorAccountRecord 
 }
 
 /** Maps an `operator_sessions` row, or throws `internal` if it is corrupt. */
-export function toOperatorSessionRecord(row: SessionRow): OperatorSessionRecord {
+function toOperatorSessionRecord(row: SessionRow): OperatorSessionRecord {
   const t = 'operator_sessions'
   return {
     idHash: str(t, 'id_hash', row.id_hash),

@@ -122,10 +122,10 @@ export interface RateBucketStore {
  * How much faster than the rate in force a reported rate must be to replace it (relative): below it the two are
  * taken as the same rate, so Amazon's rounded figures cause no writes and no rescheduling.
  */
-export const RATE_CHANGE_TOLERANCE = 0.05
+const RATE_CHANGE_TOLERANCE = 0.05
 
 /** The contract's preconditions; a bad plan is a programming error, not a request error. */
-function checkReserveRequest(request: ReserveRequest): void {
+export function checkReserveRequest(request: ReserveRequest): void {
   const { now, intervalMs, burst, deadline } = request
   if (!Number.isFinite(now) || !Number.isFinite(deadline)) {
     throw new TypeError('now and deadline must be finite')
@@ -136,7 +136,8 @@ function checkReserveRequest(request: ReserveRequest): void {
   if (!Number.isSafeInteger(burst) || burst < 1) throw new TypeError('burst must be an integer >= 1')
 }
 
-function checkRate(rate: number): void {
+/** A rate must be a finite number of requests per second above zero. */
+export function checkRate(rate: number): void {
   if (!(rate > 0) || !Number.isFinite(rate)) throw new TypeError('rate must be finite and > 0')
 }
 

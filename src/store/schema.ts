@@ -145,8 +145,8 @@ export interface Database {
 }
 
 export type ConnectionRow = Selectable<ConnectionsTable>
-export type AuthStateRow = Selectable<AuthStatesTable>
-export type ConnectSessionRow = Selectable<ConnectSessionsTable>
+type AuthStateRow = Selectable<AuthStatesTable>
+type ConnectSessionRow = Selectable<ConnectSessionsTable>
 export type EventRow = Selectable<EventsTable>
 export type AppSecretRow = Selectable<AppSecretsTable>
 export type DeliveryRow = Selectable<WebhookDeliveriesTable>
@@ -229,7 +229,7 @@ export function toConnectionRecord(row: ConnectionRow): ConnectionRecord {
 }
 
 /** The columns key rotation reads from `connections`. */
-export type ConnectionCiphertextsRow = Pick<
+type ConnectionCiphertextsRow = Pick<
   ConnectionRow,
   'id' | 'version' | 'refresh_token_ciphertext' | 'access_token_ciphertext'
 >
@@ -333,4 +333,4 @@ export function toDeliveryRecord(row: DeliveryRow): DeliveryRecord {
 }
 
 /** Row-mapping helpers for the role stores that keep their tables in their own modules. */
-export { corrupt as corruptRow, optionalString, requireInteger, requireString }
+export { corrupt as corruptRow }

@@ -69,7 +69,7 @@ function toSqlValues(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
  * Adapts a `node:sqlite` `DatabaseSync` to the better-sqlite3-shaped {@link SqliteDatabase} Kysely's SQLite
  * dialect drives. Statements are prepared once and cached by SQL text.
  */
-export class NodeSqliteDatabase implements SqliteDatabase {
+class NodeSqliteDatabase implements SqliteDatabase {
   readonly #db: DatabaseSync
   readonly #statements = new Map<string, SqliteStatement>()
 
@@ -163,7 +163,7 @@ class PatientConnection implements DatabaseConnection {
  * with busy_timeout 0, and {@link PatientConnection} retries BUSY statements (BEGIN IMMEDIATE included) on
  * timers.
  */
-export class ImmediateSqliteDriver extends SqliteDriver {
+class ImmediateSqliteDriver extends SqliteDriver {
   readonly #busyTimeoutMs: number
   #connection: PatientConnection | undefined
 

@@ -46,7 +46,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can reach a dev server listening there. */
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, '')
   if (bare === 'localhost' || bare === '::1') return true
   return isIP(bare) === 4 && bare.startsWith('127.')

@@ -21,10 +21,10 @@ import { openStore } from '../../store/open.ts'
 import { EXIT } from '../exit-codes.ts'
 import { printJson } from '../output.ts'
 
-export type CheckStatus = 'ok' | 'warn' | 'fail'
+type CheckStatus = 'ok' | 'warn' | 'fail'
 
 /** One line of the report. `cause` says which exit code a failure leads to. */
-export interface DoctorCheck {
+interface DoctorCheck {
   readonly name: string
   readonly status: CheckStatus
   readonly message: string
@@ -71,7 +71,7 @@ function parseUrl(value: string | undefined): URL | undefined {
 }
 
 /** Runs every check; the LWA and database checks talk to the outside world. */
-export async function runDoctor(env: Env, deps: Deps = defaultDeps()): Promise<DoctorCheck[]> {
+async function runDoctor(env: Env, deps: Deps = defaultDeps()): Promise<DoctorCheck[]> {
   let problems: readonly string[] = []
   try {
     loadConfigFromEnv(env)
@@ -428,7 +428,7 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 /** 0 when nothing failed; 78 when any failure is the configuration's; else 69. */
-export function doctorExitCode(checks: readonly DoctorCheck[]): number {
+function doctorExitCode(checks: readonly DoctorCheck[]): number {
   const failed = checks.filter((c) => c.status === 'fail')
   if (failed.length === 0) return EXIT.ok
   return failed.some((c) => c.cause !== 'unavailable') ? EXIT.config : EXIT.unavailable

@@ -31,13 +31,13 @@ import { printJson, printOutput, printTable } from '../output.ts'
 const PLAIN_PROGRESS_INTERVAL_MS = 2000
 
 /** A new key id, `k-<yyyymmdd>-<8 hex>`: sortable by day, unique enough to never clash within a ring. */
-export function newKeyId(now: Date = new Date()): string {
+function newKeyId(now: Date = new Date()): string {
   const day = now.toISOString().slice(0, 10).replaceAll('-', '')
   return `k-${day}-${randomBytes(4).toString('hex')}`
 }
 
 /** A new random key with a new id. */
-export function generateKey(now?: Date): { id: string; key: string } {
+function generateKey(now?: Date): { id: string; key: string } {
   return { id: newKeyId(now), key: generateKeyMaterial() }
 }
 

@@ -56,7 +56,7 @@ function iso(ms: number | null): string | null {
 }
 
 /** The JSON shape of `secrets status --json` (snake_case like the HTTP API). */
-export function statusJson(status: ClientSecretsStatus) {
+function statusJson(status: ClientSecretsStatus) {
   return {
     client_id: status.clientId,
     secrets: status.secrets.map((s) => ({

@@ -13,9 +13,9 @@ import { isTenantId } from '../ids.ts'
 import { isScope, type Principal, SCOPES, type Scope } from './principal.ts'
 
 /** Prefix of keys made here, so they are recognisable in a leak scanner or a config file. */
-export const API_KEY_PREFIX = 'spc_'
+const API_KEY_PREFIX = 'spc_'
 /** How many tenants one key may name. */
-export const MAX_KEY_TENANTS = 100
+const MAX_KEY_TENANTS = 100
 /** A key records its use at most this often (a write per request would make every read a write). */
 export const KEY_TOUCH_INTERVAL_MS = 5 * 60_000
 
@@ -23,7 +23,7 @@ export const KEY_TOUCH_INTERVAL_MS = 5 * 60_000
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
 /** What a new key may do. */
-export interface ApiKeySpec {
+interface ApiKeySpec {
   readonly name: string
   readonly scopes: readonly string[]
   /** Null or absent: every tenant. */
@@ -142,5 +142,3 @@ export function apiKeyJson(record: ApiKeyRecord) {
     revoked_at: iso(record.revokedAt),
   }
 }
-
-export type ApiKeyJson = ReturnType<typeof apiKeyJson>

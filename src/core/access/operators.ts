@@ -20,8 +20,8 @@ import { SignInThrottle } from './sign-in-throttle.ts'
 export const DEFAULT_CONSOLE_IDLE_TIMEOUT_MS = 30 * 60 * 1000
 export const DEFAULT_CONSOLE_ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60 * 1000
 /** Failures per email (or client address) before a lockout, and the lockout window. */
-export const SIGN_IN_MAX_FAILURES = 5
-export const SIGN_IN_WINDOW_MS = 15 * 60 * 1000
+const SIGN_IN_MAX_FAILURES = 5
+const SIGN_IN_WINDOW_MS = 15 * 60 * 1000
 
 export interface ConsoleTimeouts {
   readonly idleMs: number
@@ -31,7 +31,7 @@ export interface ConsoleTimeouts {
 const EMAIL = /^[^\s@\p{Cc}]{1,64}@[^\s@\p{Cc}]{1,190}$/u
 
 /** Trims and lower-cases an email; throws `invalid_request` unless it looks like one. */
-export function normalizeEmail(email: string): string {
+function normalizeEmail(email: string): string {
   const normalized = email.trim().toLowerCase()
   if (!EMAIL.test(normalized)) throw new SpConnectError('invalid_request', { detail: 'not an email address' })
   return normalized

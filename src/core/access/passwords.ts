@@ -8,9 +8,9 @@ import * as nodeCrypto from 'node:crypto'
 import { promisify } from 'node:util'
 
 /** OWASP Password Storage Cheat Sheet's Argon2id baseline: 19 MiB, 2 passes, 1 lane. */
-export const ARGON2ID_PARAMS = Object.freeze({ memory: 19_456, passes: 2, parallelism: 1 })
+const ARGON2ID_PARAMS = Object.freeze({ memory: 19_456, passes: 2, parallelism: 1 })
 /** scrypt N=2^15, r=8, p=1: 32 MiB per hash. */
-export const SCRYPT_PARAMS = Object.freeze({ ln: 15, r: 8, p: 1 })
+const SCRYPT_PARAMS = Object.freeze({ ln: 15, r: 8, p: 1 })
 
 const SALT_BYTES = 16
 const HASH_BYTES = 32

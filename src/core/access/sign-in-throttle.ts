@@ -5,7 +5,7 @@
  * their own failures, so the effective limit is per instance (docs/decisions/0009-operator-console.md).
  */
 
-export interface SignInThrottleOptions {
+interface SignInThrottleOptions {
   readonly maxFailures: number
   readonly windowMs: number
   /** Most keys remembered at once. */

@@ -9,9 +9,9 @@ import type { Deps } from '../deps.ts'
 import { base64url, sha256 } from '../encoding.ts'
 import { isWellFormedRandomValue } from './state.ts'
 
-export const CONNECT_SESSION_TTL_MS = 60 * 60 * 1000
+const CONNECT_SESSION_TTL_MS = 60 * 60 * 1000
 
-export interface NewConnectSession {
+interface NewConnectSession {
   readonly tenantId: string
   readonly region: Region
   readonly accountType: AccountType

@@ -13,7 +13,7 @@ import {
   type Region,
 } from '../../domain/regions.ts'
 
-export interface ConsentUrlInput {
+interface ConsentUrlInput {
   readonly appId: string
   readonly state: string
   readonly region: Region
@@ -46,7 +46,7 @@ export function buildConsentUrl(input: ConsentUrlInput): URL {
   return url
 }
 
-export interface AppstoreRedirectInput {
+interface AppstoreRedirectInput {
   readonly amazonCallbackUri: URL
   readonly amazonState: string
   readonly state: string
@@ -90,7 +90,7 @@ export function parseAmazonCallbackUri(value: string, centralUrlTemplate: string
 }
 
 /** The base URLs Amazon's confirm step may live under: every Central host, plus amazon.com as in Amazon's example. */
-export function allowedAmazonCallbackBases(centralUrlTemplate: string): string[] {
+function allowedAmazonCallbackBases(centralUrlTemplate: string): string[] {
   const hosts = [...allCentralHosts(), 'amazon.com', 'www.amazon.com']
   return hosts.map((host) => centralBaseUrl(centralUrlTemplate, host))
 }

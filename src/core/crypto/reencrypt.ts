@@ -20,14 +20,14 @@ import { type CipherContext, ciphertextKeyId, type Keyring } from './keyring.ts'
 
 export const DEFAULT_REENCRYPT_BATCH_SIZE = 200
 /** Attempts per row when refreshes keep changing it under us; what is left is reported as `unfinished`. */
-export const DEFAULT_REENCRYPT_ATTEMPTS = 4
+const DEFAULT_REENCRYPT_ATTEMPTS = 4
 
 /** Where an LWA client secret's ciphertext lives (the AAD of `app_secrets.secret_ciphertext`). */
 export function appSecretContext(secretId: string): CipherContext {
   return { table: 'app_secrets', rowId: secretId, column: 'secret' }
 }
 
-export interface ReencryptOptions {
+interface ReencryptOptions {
   readonly store: Store
   /** The ring to re-encrypt under its primary; older keys in it decrypt what is still under them. */
   readonly keyring: Keyring

@@ -45,7 +45,7 @@ export interface WebhookDeliveryWorkerOptions {
   readonly pollIntervalMs?: number
 }
 
-export interface DeliveryRoundResult {
+interface DeliveryRoundResult {
   readonly delivered: number
   readonly retried: number
   readonly failed: number

@@ -9,7 +9,7 @@
  */
 import type { EventRecord } from '../../store/store.ts'
 
-export interface WebhookPayload {
+interface WebhookPayload {
   /** The event id (`evt_…`): the idempotency key. */
   readonly id: string
   /** One of EVENT_TYPES (see events.ts); receivers should ignore types they do not know. */
@@ -21,7 +21,7 @@ export interface WebhookPayload {
   readonly data: Readonly<Record<string, unknown>>
 }
 
-export function webhookPayload(event: EventRecord): WebhookPayload {
+function webhookPayload(event: EventRecord): WebhookPayload {
   return {
     id: event.id,
     type: event.type,

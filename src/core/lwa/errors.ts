@@ -34,7 +34,7 @@ export const OAUTH_ERROR_CODES = Object.freeze({
 } as const satisfies Record<string, LwaErrorCode>)
 
 /** The code for an OAuth `error` value, or undefined when it is not one we know. */
-export function codeForOAuthError(error: string): LwaErrorCode | undefined {
+function codeForOAuthError(error: string): LwaErrorCode | undefined {
   // hasOwn, not `in`: LWA's text must not be able to pick `constructor` or `__proto__` off the prototype
   return Object.hasOwn(OAUTH_ERROR_CODES, error)
     ? OAUTH_ERROR_CODES[error as keyof typeof OAUTH_ERROR_CODES]
@@ -53,7 +53,7 @@ export function codeForErrorResponse(httpStatus: number, oauthError: string | un
   return oauthError === undefined ? 'lwa_unexpected_response' : 'lwa_error'
 }
 
-export interface LwaErrorOptions {
+interface LwaErrorOptions {
   /** Operator detail: free of tokens, codes and secrets (see {@link sanitizeDescription}). */
   readonly detail?: string | undefined
   readonly cause?: unknown
@@ -105,10 +105,6 @@ export class LwaError extends SpConnectError {
     this.retryable = options.retryable ?? isRetryable(code)
     this.retryAfterMs = options.retryAfterMs
   }
-}
-
-export function isLwaError(error: unknown, code?: LwaErrorCode): error is LwaError {
-  return error instanceof LwaError && (code === undefined || error.code === code)
 }
 
 const MAX_DESCRIPTION_CHARS = 300

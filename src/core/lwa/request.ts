@@ -17,7 +17,7 @@ const packageJson = createRequire(import.meta.url)('../../../package.json') as {
 export const DEFAULT_USER_AGENT = `sp-connect/${packageJson.version} (Language=TypeScript; Platform=Node)`
 
 /** What sending needs: the endpoint, one set of credentials and the User-Agent. */
-export interface SendOptions {
+interface SendOptions {
   readonly tokenUrl: LwaClientOptions['tokenUrl']
   readonly credentials: () => LwaCredentials
   readonly userAgent?: LwaClientOptions['userAgent']
@@ -51,7 +51,7 @@ export function tokenRequestBody(grant: TokenGrant, credentials: LwaCredentials)
  * Reads the credentials (once per call, so a rotated secret applies to the next attempt) and checks that
  * both parts are non-empty. Throws `config_invalid` otherwise.
  */
-export function readCredentials(credentials: () => LwaCredentials): LwaCredentials {
+function readCredentials(credentials: () => LwaCredentials): LwaCredentials {
   return checkCredentials(credentials())
 }
 

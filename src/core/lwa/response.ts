@@ -47,7 +47,7 @@ const errorBodySchema = z.object({
   request_id: z.string().regex(REQUEST_ID).optional().catch(undefined),
 })
 
-export interface ProcessOptions {
+interface ProcessOptions {
   /** Clock for `Retry-After` dates. The client passes `deps.now`; defaults to `Date.now`. */
   readonly now?: () => number
   /** Stops reading the body when it aborts (the client passes the attempt's deadline). */

@@ -128,7 +128,7 @@ export function retryDelay(
   return Math.max(retryAfterMs, backoff)
 }
 
-export interface RetryLoopOptions {
+interface RetryLoopOptions {
   readonly policy: RetryPolicy
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
   readonly random: () => number

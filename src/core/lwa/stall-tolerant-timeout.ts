@@ -8,7 +8,7 @@
  * deadline (which is wall time and still bounds everything).
  */
 
-export interface StallTolerantTimeout {
+interface StallTolerantTimeout {
   readonly signal: AbortSignal
   /** Stops the ticking; call it once the attempt is over. */
   dispose(): void

@@ -12,13 +12,13 @@ export interface Sweep {
   run(now: number): Promise<number>
 }
 
-export interface SweeperOptions {
+interface SweeperOptions {
   readonly sweeps: readonly Sweep[]
   /** Average pause between rounds; each pause is jittered by ±20% so instances spread out. */
   readonly intervalMs: number
 }
 
-export interface SweepOutcome {
+interface SweepOutcome {
   readonly name: string
   /** Rows deleted, or undefined when the sweep failed. */
   readonly deleted: number | undefined

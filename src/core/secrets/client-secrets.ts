@@ -30,13 +30,13 @@ import {
   type SecretExpiryNotification,
 } from './notifications.ts'
 
-export const DEFAULT_SECRET_CACHE_MS = 30_000
+const DEFAULT_SECRET_CACHE_MS = 30_000
 /** After a failed reload the old list is kept this long before the store is asked again. */
 const RELOAD_FAILURE_PAUSE_MS = 5_000
 /** The id under which the configured secret is reported (it has no row). */
-export const CONFIGURED_SECRET_ID = 'configured'
+const CONFIGURED_SECRET_ID = 'configured'
 
-export interface ClientSecretsOptions {
+interface ClientSecretsOptions {
   readonly store: Store
   readonly keyring: Keyring
   readonly events: EventRecorder
@@ -74,7 +74,7 @@ export interface ClientSecretsStatus {
   } | null
 }
 
-export interface NotificationOutcome {
+interface NotificationOutcome {
   readonly notificationType: string
   /**
    * `stored`: a new secret was stored; `duplicate`: already known (redelivery), nothing changed;

@@ -86,12 +86,12 @@ export interface SecretExpiryNotification extends Common {
   readonly reason: string | null
 }
 
-export interface OtherNotification extends Common {
+interface OtherNotification extends Common {
   readonly kind: 'other'
   readonly notificationType: string
 }
 
-export type ClientSecretNotification = NewSecretNotification | SecretExpiryNotification | OtherNotification
+type ClientSecretNotification = NewSecretNotification | SecretExpiryNotification | OtherNotification
 
 /**
  * Parses an SQS message body (already JSON-decoded). Throws `invalid_request` (detail: field paths and issue

@@ -17,14 +17,14 @@ import type { LwaClient } from '../lwa/client.ts'
 import { sanitizeDescription } from '../lwa/errors.ts'
 import { DEFAULT_USER_AGENT } from '../lwa/request.ts'
 
-export const ROTATION_SCOPE = 'sellingpartnerapi::client_credential:rotation'
-export const ROTATION_PATH = '/applications/2023-11-30/clientSecret'
+const ROTATION_SCOPE = 'sellingpartnerapi::client_credential:rotation'
+const ROTATION_PATH = '/applications/2023-11-30/clientSecret'
 const DEFAULT_TIMEOUT_MS = 30_000
 const MAX_ERROR_BODY_BYTES = 16 * 1024
 /** Amazon's rate for the operation is 0.0167 requests per second. */
 const THROTTLED_RETRY_AFTER_S = 60
 
-export interface RotationOptions {
+interface RotationOptions {
   /** Gets the grantless token (through the app's credential source, so a rotation in progress is fine). */
   readonly lwa: Pick<LwaClient, 'clientCredentials'>
   /** Base URL template of SP-API hosts, `https://{host}` in production (config.amazon.spapiUrlTemplate). */
@@ -33,13 +33,13 @@ export interface RotationOptions {
   readonly timeoutMs?: number
 }
 
-export interface RotationResult {
+interface RotationResult {
   /** SP-API's `x-amzn-RequestId`, for Amazon support. */
   readonly requestId: string | null
 }
 
 /** The rotation endpoint under the configured template (the NA production host: the app is global). */
-export function rotationUrl(spapiUrlTemplate: string): string {
+function rotationUrl(spapiUrlTemplate: string): string {
   const base = spapiUrlTemplate.replace('{host}', SPAPI_HOSTS.na.production).replace(/\/+$/, '')
   return `${base}${ROTATION_PATH}`
 }

@@ -4,6 +4,8 @@
  * algorithm), and the bucket store a single process keeps in memory.
  */
 import {
+  checkRate,
+  checkReserveRequest,
   type RateBucketRecord,
   type RateBucketStore,
   type Reservation,
@@ -11,27 +13,8 @@ import {
   rateChanges,
 } from '../../store/rate-bucket-store.ts'
 
-/**
- * The bucket-store contract's preconditions (the Kysely store checks the same; the store layer imports nothing
- * from core). A bad plan is a programming error, not a request error.
- */
-export function checkReserveRequest(request: ReserveRequest): void {
-  const { now, intervalMs, burst, deadline } = request
-  if (!Number.isFinite(now) || !Number.isFinite(deadline)) {
-    throw new TypeError('now and deadline must be finite')
-  }
-  if (!(intervalMs > 0) || !Number.isFinite(intervalMs)) {
-    throw new TypeError('intervalMs must be finite and > 0')
-  }
-  if (!Number.isSafeInteger(burst) || burst < 1) throw new TypeError('burst must be an integer >= 1')
-}
-
-export function checkRate(rate: number): void {
-  if (!(rate > 0) || !Number.isFinite(rate)) throw new TypeError('rate must be finite and > 0')
-}
-
 /** A bucket as GCRA keeps it: the theoretical arrival time, and Amazon's reported rate if there is one. */
-export interface GcraBucket {
+interface GcraBucket {
   readonly tat: number
   readonly rate: number | null
 }
@@ -57,7 +40,7 @@ export function reserveInBucket(
  * time owed is converted to the new interval, unless the rate is taken as the one in force (module comment of
  * src/store/rate-bucket-store.ts, "A rate Amazon reports").
  */
-export function rerateBucket(
+function rerateBucket(
   bucket: GcraBucket | undefined,
   rate: number,
   now: number,

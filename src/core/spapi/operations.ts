@@ -45,7 +45,7 @@ export interface SpApiOperation extends RatePlan {
   readonly idempotent?: boolean
 }
 
-export interface OperationMatch {
+interface OperationMatch {
   readonly operation: SpApiOperation
   /** Decoded path parameters by placeholder name. */
   readonly params: Readonly<Record<string, string>>

@@ -13,7 +13,7 @@
 
 const PAGE_TOKEN_APIS = /^\/(catalog\/2022-04-01|listings\/2021-08-01|definitions\/2020-09-01)\//
 
-export interface NextPage {
+interface NextPage {
   /** The query of the next request: the old one with the token set (and, for some APIs, nothing else). */
   readonly query: URLSearchParams
 }

@@ -12,8 +12,8 @@
  */
 import type { SpApiOperation } from './operations.ts'
 
-export const RETRY_BASE_MS = 200
-export const RETRY_CAP_MS = 5_000
+const RETRY_BASE_MS = 200
+const RETRY_CAP_MS = 5_000
 
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE'])
 

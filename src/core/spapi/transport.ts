@@ -56,7 +56,7 @@ export function fetchTransport(fetch: typeof globalThis.fetch): SpApiTransport {
     } as RequestInit)
 }
 
-export interface NodeHttpTransportOptions {
+interface NodeHttpTransportOptions {
   /** Open connections kept per host for reuse; default 64. */
   readonly maxFreeSockets?: number
   /** Idle connections are closed after this many ms; default 30 s (Amazon's endpoints keep them longer). */

@@ -6,9 +6,9 @@
  */
 
 /** Longest User-Agent SP-API accepts. */
-export const MAX_USER_AGENT_LENGTH = 500
+const MAX_USER_AGENT_LENGTH = 500
 
-export interface UserAgentParts {
+interface UserAgentParts {
   readonly appName: string
   readonly appVersion: string
   /** Required by Amazon; first attribute. */
@@ -30,7 +30,7 @@ function quote(value: string, special: RegExp): string {
 }
 
 /** A conforming User-Agent from its parts, at most {@link MAX_USER_AGENT_LENGTH} characters. */
-export function formatUserAgent(parts: UserAgentParts): string {
+function formatUserAgent(parts: UserAgentParts): string {
   const head = `${quote(parts.appName, /\//g) || 'app'}/${quote(parts.appVersion, /\(/g) || '0'}`
   const attributes = [['Language', parts.language] as const, ...(parts.attributes ?? [])].map(
     ([name, value]) => `${quote(name, /=/g)}=${quote(value, /[);]/g)}`,

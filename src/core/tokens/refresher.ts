@@ -31,7 +31,7 @@ export const REFRESHER_DEFAULTS = {
   idleCheckIntervalMs: DAY,
 } as const
 
-export interface RefresherOptions {
+interface RefresherOptions {
   readonly store: RefresherStore & Pick<ConnectionStore, 'releaseLease'>
   readonly tokens: TokenManager
   readonly events: EventRecorder
@@ -51,7 +51,7 @@ export interface RefresherOptions {
   readonly reminderDays?: readonly number[]
 }
 
-export interface RefreshRound {
+interface RefreshRound {
   readonly refreshed: number
   readonly needsReauthorization: number
   readonly failed: number

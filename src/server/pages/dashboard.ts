@@ -18,7 +18,7 @@ export interface DashboardOptions extends PageLocation {
   readonly console: ConsoleHeader
 }
 
-export interface ConnectionListView {
+interface ConnectionListView {
   readonly connections: readonly ConnectionRecord[]
   readonly status: string | undefined
   readonly tenant: string | undefined
@@ -141,7 +141,7 @@ const NOTICES: Readonly<Record<string, string>> = {
   refresh_failed: 'The refresh failed; see the last refresh below.',
 }
 
-export interface EventWithDeliveries {
+interface EventWithDeliveries {
   readonly event: EventRecord
   readonly deliveries: readonly DeliveryRecord[]
 }

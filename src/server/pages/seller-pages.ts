@@ -29,7 +29,7 @@ const REGION_NAMES: Readonly<Record<Region, string>> = {
   fe: 'Far East',
 }
 
-export function sellerLayout(title: string, body: Html, options: SellerPageOptions): Html {
+function sellerLayout(title: string, body: Html, options: SellerPageOptions): Html {
   const { brand } = options
   return html`<!doctype html>
 <html lang="en">

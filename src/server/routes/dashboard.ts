@@ -9,7 +9,7 @@ import { connectionPage, type DashboardOptions, dashboardPage } from '../pages/d
 import { type ConsoleEnv, requireConsoleSession } from './dashboard-auth.ts'
 
 /** Connections per console page. */
-export const CONSOLE_PAGE_SIZE = 50
+const CONSOLE_PAGE_SIZE = 50
 const EVENTS_SHOWN = 50
 /** Tenant and connection ids as the console accepts them in a query or path. */
 export const CONSOLE_ID = /^[\p{L}\p{N}._:@-]{1,200}$/u

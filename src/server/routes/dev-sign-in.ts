@@ -12,7 +12,7 @@ import { servicePath } from '../public-url.ts'
 import { readTextCapped } from '../read-body.ts'
 import { sellerPageOptions } from './authorize.ts'
 
-export const DEV_SIGN_IN_PATH = '/dev/sign-in'
+const DEV_SIGN_IN_PATH = '/dev/sign-in'
 const MAX_FORM_BYTES = 2048
 
 export const devSignInRoutes = new Hono<ServerEnv>()

@@ -18,7 +18,7 @@ import { SpConnectError } from '../../domain/errors.ts'
 import type { ServerEnv } from '../context.ts'
 
 /** Amazon's notifications are a few hundred bytes; SQS caps messages at 256 KiB. */
-export const MAX_NOTIFICATION_BYTES = 64 * 1024
+const MAX_NOTIFICATION_BYTES = 64 * 1024
 
 /** Mounted under /v1 behind the API-key check (see api.ts). */
 export const notificationsApiRoutes = new Hono<ServerEnv>()

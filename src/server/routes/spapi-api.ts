@@ -29,7 +29,7 @@ import { parse } from '../parse-request.ts'
 export const spapiApiRoutes = new Hono<ServerEnv>()
 
 /** Largest request body the passthrough forwards (declared or streamed). */
-export const MAX_PASSTHROUGH_BODY_BYTES = 32 * 1024 * 1024
+const MAX_PASSTHROUGH_BODY_BYTES = 32 * 1024 * 1024
 const SPAPI_PREFIX = /^\/v1\/connections\/[^/]+\/spapi(?=\/)/
 /** An answer of known length up to this size is read before it is sent on (one write instead of three). */
 const BUFFERED_ANSWER_BYTES = 64 * 1024

@@ -8,11 +8,11 @@ import { z } from 'zod'
 import type { GrantlessCaller, OperationImpl, SpapiCall } from './call.ts'
 import { invalidInput, notFound, spapiErrors, spapiResponse } from './respond.ts'
 
-export const NOTIFICATIONS_SCOPE = 'sellingpartnerapi::notifications'
+const NOTIFICATIONS_SCOPE = 'sellingpartnerapi::notifications'
 /** Amazon's limit is not published; this keeps one app from filling the simulator's memory. */
 const MAX_DESTINATIONS_PER_APP = 100
 
-export interface Destination {
+interface Destination {
   readonly destinationId: string
   readonly name: string
   readonly resource:

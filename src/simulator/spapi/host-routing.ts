@@ -19,7 +19,7 @@ const AUTHORITY = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]+)/i
 const STATIC_PREFIX = STYLESHEET_PATH.slice(0, STYLESHEET_PATH.indexOf('/', 1) + 1)
 
 /** The served Amazon host a request URL names, lowercased, without port or trailing dot; else undefined. */
-export function servedHostOf(url: string): string | undefined {
+function servedHostOf(url: string): string | undefined {
   const authority = AUTHORITY.exec(url)?.[1]
   if (authority === undefined || authority.startsWith('[')) return undefined
   const host = authority.replace(/:\d*$/, '').replace(/\.$/, '').toLowerCase()

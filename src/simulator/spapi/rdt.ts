@@ -9,7 +9,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
 import { REGIONS } from '../../domain/regions.ts'
 
-export const RDT_PREFIX = 'Atz.sprdt|'
+const RDT_PREFIX = 'Atz.sprdt|'
 export const RDT_TTL_S = 3600
 /** 50 resources with long paths do not fit LWA's 2048 bytes; Amazon's RDTs are longer than its access tokens. */
 const MAX_RDT_BYTES = 64 * 1024
@@ -34,7 +34,7 @@ const rdtClaims = z.object({
   res: z.array(resource).min(1),
 })
 
-export type RdtClaims = z.infer<typeof rdtClaims>
+type RdtClaims = z.infer<typeof rdtClaims>
 export type RdtResource = z.infer<typeof resource>
 
 function mac(secret: string, signed: string): string {
@@ -71,7 +71,7 @@ export function verifyRdt(secret: string, token: string): RdtClaims | undefined 
  * Whether a resource path names this concrete request path: segment by segment, equal, or a `{placeholder}`
  * in the resource standing for any one segment (`/orders/v0/orders/{orderId}` opens every order).
  */
-export function resourcePathCovers(resourcePath: string, requestPath: string): boolean {
+function resourcePathCovers(resourcePath: string, requestPath: string): boolean {
   const wanted = resourcePath.split('/')
   const given = requestPath.split('/')
   if (wanted.length !== given.length) return false

@@ -4,7 +4,7 @@ import { newRequestId } from '../ids.ts'
 
 export type SpapiStatus = 200 | 201 | 204 | 400 | 403 | 404 | 409 | 429
 
-export interface SpapiError {
+interface SpapiError {
   readonly code: string
   readonly message: string
   readonly details?: string

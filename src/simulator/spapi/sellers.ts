@@ -66,7 +66,7 @@ function participation(mp: Marketplace) {
 const BUSINESS_TYPES = ['PRIVATE_LIMITED', 'SOLE_PROPRIETORSHIP', 'PUBLIC_LISTED', 'INDIVIDUAL'] as const
 
 /** The Sellers API's `Account`: participations plus a business and contact derived from the seller id. */
-export function sellerAccount(sellingPartnerId: string, region: Marketplace['region']) {
+function sellerAccount(sellingPartnerId: string, region: Marketplace['region']) {
   const digest = createHash('sha256').update(`account\n${sellingPartnerId}`).digest()
   const participations = sellerParticipations(sellingPartnerId, region)
   const home = participations[0]?.marketplace.countryCode ?? 'US'
