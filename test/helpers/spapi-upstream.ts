@@ -7,6 +7,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { type Stack, startStack } from './stack.ts'
 
 export interface SeenRequest {
   readonly method: string
@@ -95,4 +96,12 @@ export async function answer(
     ...headers,
   })
   res.end(JSON.stringify(body))
+}
+
+/** A stack whose SP-API calls pass through a recording upstream in front of the stack's own simulator. */
+export async function startStackBehindUpstream(): Promise<{ stack: Stack; upstream: SpApiUpstream }> {
+  const upstream = await startSpApiUpstream()
+  const stack = await startStack({ env: { SP_CONNECT_SPAPI_URL_TEMPLATE: `${upstream.url}/{host}` } })
+  upstream.setTarget(stack.simulatorUrl)
+  return { stack, upstream }
 }

@@ -16,8 +16,8 @@ import { createMemoryLimiter } from '../../src/core/spapi/limiter.ts'
 import { isSpConnectError } from '../../src/domain/errors.ts'
 import { BrowserClient, type Hop } from '../helpers/browser-client.ts'
 import { connectSeller } from '../helpers/flows.ts'
-import { answer, type SpApiUpstream, startSpApiUpstream } from '../helpers/spapi-upstream.ts'
-import { MemoryLogger, type Stack, startStack } from '../helpers/stack.ts'
+import { answer, type SpApiUpstream, startStackBehindUpstream } from '../helpers/spapi-upstream.ts'
+import { MemoryLogger, type Stack } from '../helpers/stack.ts'
 
 const PARTICIPATIONS = '/sellers/v1/marketplaceParticipations'
 const NA_HOST = 'sellingpartnerapi-na.amazon.com'
@@ -28,9 +28,7 @@ let connectionId: string
 let sellingPartnerId: string
 
 beforeAll(async () => {
-  upstream = await startSpApiUpstream()
-  stack = await startStack({ env: { SP_CONNECT_SPAPI_URL_TEMPLATE: `${upstream.url}/{host}` } })
-  upstream.setTarget(stack.simulatorUrl)
+  ;({ stack, upstream } = await startStackBehindUpstream())
 })
 
 afterAll(async () => {

@@ -9,8 +9,8 @@ import { request as httpRequest } from 'node:http'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { BrowserClient } from '../helpers/browser-client.ts'
 import { connectSeller } from '../helpers/flows.ts'
-import { type SpApiUpstream, startSpApiUpstream } from '../helpers/spapi-upstream.ts'
-import { type Stack, startStack } from '../helpers/stack.ts'
+import { type SpApiUpstream, startStackBehindUpstream } from '../helpers/spapi-upstream.ts'
+import type { Stack } from '../helpers/stack.ts'
 
 const PARTICIPATIONS = '/sellers/v1/marketplaceParticipations'
 
@@ -19,9 +19,7 @@ let stack: Stack
 let connectionId: string
 
 beforeAll(async () => {
-  upstream = await startSpApiUpstream()
-  stack = await startStack({ env: { SP_CONNECT_SPAPI_URL_TEMPLATE: `${upstream.url}/{host}` } })
-  upstream.setTarget(stack.simulatorUrl)
+  ;({ stack, upstream } = await startStackBehindUpstream())
 })
 
 afterAll(async () => {
