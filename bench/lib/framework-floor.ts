@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import autocannon from 'autocannon'
 import { Hono } from 'hono'
+import { securityHeaderList } from '../../src/server/security.ts'
 
 const KINDS = ['bare', 'bare-headers', 'hono', 'hono-middleware'] as const
 type Kind = (typeof KINDS)[number]
@@ -26,18 +27,9 @@ function startServer(kind: Kind): void {
     token_type: 'bearer',
     expires_at: new Date().toISOString(),
   })
-  const headers: [string, string][] = [
-    [
-      'Content-Security-Policy',
-      "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'",
-    ],
-    ['Referrer-Policy', 'no-referrer'],
-    ['Cache-Control', 'no-store'],
-    ['X-Content-Type-Options', 'nosniff'],
-    ['X-Frame-Options', 'DENY'],
-    ['Cross-Origin-Opener-Policy', 'same-origin'],
-    ['Cross-Origin-Resource-Policy', 'same-origin'],
-    ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'],
+  // The service's own header set (as in `serve`, with HSTS), plus a request id.
+  const headers: ReadonlyArray<readonly [string, string]> = [
+    ...securityHeaderList({ formActionOrigins: [], hsts: true }),
     ['x-request-id', crypto.randomUUID()],
   ]
   const ready = (port: number) => process.send?.({ port } satisfies Message)

@@ -22,6 +22,11 @@ export async function readUpTo(
     }
     chunks.push(value)
   }
+  return concatBytes(chunks, size)
+}
+
+/** The chunks as one array of `size` bytes (their total length). */
+export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size)
   let at = 0
   for (const chunk of chunks) {

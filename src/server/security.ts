@@ -16,7 +16,7 @@ interface SecurityHeaderOptions {
 }
 
 /** The header set, built once per app (name, value), in the order they are written. */
-function securityHeaderList(options: SecurityHeaderOptions): ReadonlyArray<readonly [string, string]> {
+export function securityHeaderList(options: SecurityHeaderOptions): ReadonlyArray<readonly [string, string]> {
   const formAction = ["'self'", ...options.formActionOrigins].join(' ')
   const csp = [
     "default-src 'none'",

@@ -11,6 +11,7 @@
  * @see ../../../../shared/spapi-facts.md §4.3-4.4
  */
 import { z } from 'zod'
+import { concatBytes } from '../read-capped.ts'
 import { codeForErrorResponse, LwaError, type LwaErrorCode, sanitizeDescription } from './errors.ts'
 import { parseRetryAfter } from './retry.ts'
 import { type GrantType, type LwaTokens, MAX_EXPIRES_IN_SECONDS } from './types.ts'
@@ -204,20 +205,10 @@ async function readBody(
     reader.releaseLock()
   }
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(concat(chunks, size))
+    return new TextDecoder('utf-8', { fatal: true }).decode(concatBytes(chunks, size))
   } catch {
     throw fail("LWA's response body is not valid UTF-8")
   }
-}
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return bytes
 }
 
 /** A JSON object (not an array, not null), or undefined. */

@@ -8,7 +8,7 @@
  */
 
 import { SpConnectError } from '../../domain/errors.ts'
-import { readUpTo } from '../read-capped.ts'
+import { concatBytes, readUpTo } from '../read-capped.ts'
 
 export type SpApiBody = string | Uint8Array | ReadableStream<Uint8Array> | null | undefined
 
@@ -106,23 +106,11 @@ export async function prepareBody(
   let size = 0
   for (;;) {
     const { done, value } = await reader.read()
-    if (done) return new FixedBody(concat(chunks, size), size)
+    if (done) return new FixedBody(chunks.length === 0 ? null : concatBytes(chunks, size), size)
     chunks.push(value)
     size += value.byteLength
     if (size > replayBytes) return new StreamedBody(chunks, reader, maxBytes, size)
   }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array | null {
-  if (chunks.length === 0) return null
-  if (chunks.length === 1) return chunks[0] ?? null
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.byteLength
-  }
-  return out
 }
 
 /**
